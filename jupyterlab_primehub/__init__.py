@@ -1,0 +1,18 @@
+"""PrimeHub for JupyterLab: a jupyter-server extension (REST API for notebook jobs and the API
+token) and the prebuilt JupyterLab extension that uses it."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the prebuilt lab extension lives inside this package (for `labextension develop`)."""
+    return [{"src": "labextension", "dest": "jupyterlab-primehub"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    """The server extension: PrimeHubApp registers the /primehub/api/ handlers."""
+    from .app import PrimeHubApp
+
+    return [{"module": "jupyterlab_primehub", "app": PrimeHubApp}]
