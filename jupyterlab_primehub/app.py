@@ -1,0 +1,154 @@
+"""PrimeHubApp: the jupyter-server extension (traits, settings, handlers, job runner lifecycle)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
+from traitlets import Float, Int, Unicode, default
+
+from .api_token import TokenStore
+from .context import ServerContext
+from .handlers import HANDLERS
+from .jobs import artifacts
+from .jobs.local import LocalJobRunner
+from .jobs.model import utcnow
+from .jobs.service import DEFAULT_OUTPUT_TEMPLATE, JobService
+from .jobs.store import JobStore
+
+ACTIVITY_SETTING = "primehub_jobs_last_activity"
+
+
+class PrimeHubApp(ExtensionApp):
+    """PrimeHub notebook jobs and API token, served under ``/primehub/api/``."""
+
+    name = "jupyterlab_primehub"
+    description = "PrimeHub notebook jobs and API token for JupyterLab"
+
+    jobs_dir = Unicode(
+        config=True,
+        help="""Folder for job records (SQLite), snapshots, logs, artifacts and the saved API
+        token. Keep it outside the folder the server serves: nothing of a job except its output
+        notebook appears in the user's files. Default: <jupyter data dir>/primehub/jobs.""",
+    )
+
+    @default("jobs_dir")
+    def _default_jobs_dir(self) -> str:
+        return os.path.join(jupyter_data_dir(), "primehub", "jobs")
+
+    max_concurrent_jobs = Int(
+        2,
+        config=True,
+        help="How many local jobs run at the same time; the others wait in a FIFO queue.",
+    )
+    group_volume_root = Unicode(
+        "",
+        config=True,
+        help="""If set (PrimeHub: /project), notebooks must lie under this folder (a group
+        volume) to be submitted; symlinks from the home folder into it are allowed. Empty:
+        any notebook inside the server root.""",
+    )
+    default_cell_timeout = Float(
+        0,
+        config=True,
+        help="Per-cell timeout in seconds for jobs that do not set 'timeout'; 0 = no limit.",
+    )
+    default_deadline = Float(
+        86400,
+        config=True,
+        help="""Whole-job deadline in seconds for jobs that do not set 'deadline' (PrimeHub's
+        activeDeadlineSeconds default: 86400); 0 = no limit.""",
+    )
+    output_template = Unicode(
+        DEFAULT_OUTPUT_TEMPLATE,
+        config=True,
+        help="""File name of the output notebook, written next to the source notebook. Fields:
+        {stem} (source notebook name without .ipynb), {name} (job name), {id}, {timestamp}
+        (UTC, YYYYmmddHHMMSS).""",
+    )
+    poll_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between checks of running jobs' status files and the queue.",
+    )
+    cancel_grace_period = Float(
+        10.0,
+        config=True,
+        help="Seconds a cancelled job's executor gets to save its partial output before SIGKILL.",
+    )
+    artifacts_max_files = Int(
+        artifacts.DEFAULT_MAX_FILES,
+        config=True,
+        help="Most files kept in a job's artifacts folder (PrimeHub: 1000); the rest is dropped.",
+    )
+    artifacts_max_bytes = Int(
+        artifacts.DEFAULT_MAX_BYTES,
+        config=True,
+        help="Most bytes kept in a job's artifacts folder (PrimeHub: 100 MB).",
+    )
+    artifacts_retention_days = Float(
+        7,
+        config=True,
+        help="Days a finished job's artifacts are kept before they are deleted (PrimeHub: 7).",
+    )
+    default_backend = Unicode(
+        "local",
+        config=True,
+        help="Backend used when a job does not name one. Available now: local.",
+    )
+
+    def initialize_settings(self) -> None:
+        jobs_dir = Path(self.jobs_dir)
+        jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = JobStore(jobs_dir / "jobs.sqlite")
+        local = LocalJobRunner(
+            store,
+            jobs_dir,
+            max_concurrent=self.max_concurrent_jobs,
+            poll_interval=self.poll_interval,
+            cancel_grace=self.cancel_grace_period,
+            max_artifact_files=self.artifacts_max_files,
+            max_artifact_bytes=self.artifacts_max_bytes,
+            artifact_retention=timedelta(days=self.artifacts_retention_days),
+            log=self.log,
+            on_activity=self._bump_activity,
+        )
+        self.jobs = JobService(
+            root_dir=self.serverapp.root_dir,
+            store=store,
+            backends={local.name: local},
+            default_backend=self.default_backend,
+            context=ServerContext.from_env(),
+            group_volume_root=self.group_volume_root or None,
+            default_cell_timeout=self.default_cell_timeout,
+            default_deadline=self.default_deadline,
+            output_template=self.output_template,
+            log=self.log,
+        )
+        self.tokens = TokenStore(jobs_dir / "api-token")
+        self.settings.update(primehub_jobs=self.jobs, primehub_tokens=self.tokens)
+        # The runner needs a running loop; the server's loop runs once startup completes.
+        IOLoop.current().add_callback(self.jobs.start)
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(HANDLERS)
+
+    def _bump_activity(self) -> None:
+        # jupyter-server's last_activity() counts every "*_last_activity" setting, and both its
+        # own idle shutdown and jupyterhub-singleuser's activity reports (the idle culler) use it:
+        # a server with queued or running jobs is not idle.
+        web_app = getattr(self.serverapp, "web_app", None)
+        if web_app is not None:
+            web_app.settings[ACTIVITY_SETTING] = utcnow()
+
+    async def stop_extension(self) -> None:
+        # Running executors are detached and keep going; a restarted server re-attaches.
+        await self.jobs.stop()
+        self.jobs.store.close()
+
+
+main = launch_new_instance = PrimeHubApp.launch_instance

@@ -1,0 +1,226 @@
+"""REST API under ``/primehub/api/``: thin handlers over JobService and TokenStore.
+
+Domain errors (``errors.py``) become ``{"message": ...}`` with their 4xx status here, once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from .errors import InvalidRequest, PrimeHubError
+from .jobs.model import parse_job_request, parse_page, parse_status_filter
+from .jobs.params import supported_languages
+
+AUTH_RESOURCE = "primehub"
+
+
+def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Turn a PrimeHubError into its status and a JSON message."""
+
+    @functools.wraps(method)
+    async def wrapper(self: PrimeHubHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except PrimeHubError as e:
+            self.set_status(e.status_code)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"message": e.message}))
+
+    return wrapper
+
+
+class PrimeHubHandler(ExtensionHandlerMixin, APIHandler):
+    """Base: JSON in and out, jupyter-server auth and XSRF like any server API."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self) -> Any:
+        return self.settings["primehub_jobs"]
+
+    @property
+    def tokens(self) -> Any:
+        return self.settings["primehub_tokens"]
+
+    def json_body(self) -> Any:
+        """Parse the request body; malformed JSON is the user's mistake (400)."""
+        raw = self.request.body
+        if not raw:
+            raise InvalidRequest("The request body must be a JSON object.")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidRequest(f"The request body is not valid JSON: {e}") from None
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+
+class ContextHandler(PrimeHubHandler):
+    """``GET /primehub/api/context``."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self) -> None:
+        service = self.service
+        data = service.context.to_json()
+        data.update(
+            backends=[
+                {"name": b.name, "description": b.description} for b in service.backends.values()
+            ],
+            defaultBackend=service.default_backend,
+            groupVolumeRoot=service.group_volume_root,
+            kernels=await service.kernels(),
+            parameterLanguages=supported_languages(),
+            defaults={
+                "timeout": service.default_cell_timeout,
+                "deadline": service.default_deadline,
+            },
+        )
+        self.write_json(data)
+
+
+class JobsHandler(PrimeHubHandler):
+    """``GET|POST /primehub/api/jobs``."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self) -> None:
+        status = parse_status_filter(self.get_argument("status", None))
+        limit, offset = parse_page(
+            self.get_argument("limit", None), self.get_argument("offset", None)
+        )
+        jobs, total = self.service.list(status, limit, offset)
+        self.write_json({"jobs": [j.to_json() for j in jobs], "total": total})
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self) -> None:
+        request = parse_job_request(self.json_body())
+        job = await self.service.submit(request)
+        self.set_header("Location", self.base_url.rstrip("/") + f"/primehub/api/jobs/{job.id}")
+        self.write_json(job.to_json(), status=201)
+
+
+class JobHandler(PrimeHubHandler):
+    """``GET|DELETE /primehub/api/jobs/{id}``."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self, job_id: str) -> None:
+        self.write_json(self.service.get(job_id).to_json())
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def delete(self, job_id: str) -> None:
+        await self.service.delete(job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class JobCancelHandler(PrimeHubHandler):
+    """``POST /primehub/api/jobs/{id}/cancel``."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self, job_id: str) -> None:
+        self.write_json((await self.service.cancel(job_id)).to_json())
+
+
+class JobLogHandler(PrimeHubHandler):
+    """``GET /primehub/api/jobs/{id}/log?offset=N``: text; ``X-Log-Offset`` says where to resume."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self, job_id: str) -> None:
+        raw = self.get_argument("offset", "0")
+        try:
+            offset = int(raw)
+        except ValueError:
+            raise InvalidRequest(f"'offset' must be a whole number, got {raw!r}.") from None
+        if offset < 0:
+            raise InvalidRequest("'offset' must not be negative.")
+        data, next_offset = await self.service.read_log(job_id, offset)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Log-Offset", str(next_offset))
+        self.set_header("Cache-Control", "no-store")
+        self.finish(data)
+
+
+class JobArtifactsHandler(PrimeHubHandler):
+    """``GET /primehub/api/jobs/{id}/artifacts``: a zip of the job's artifacts folder."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self, job_id: str) -> None:
+        name, data = await self.service.artifacts_zip(job_id)
+        self.set_header("Content-Type", "application/zip")
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.finish(data)
+
+
+class TokenHandler(PrimeHubHandler):
+    """``GET|PUT|DELETE /primehub/api/token`` (never returns the token itself)."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self) -> None:
+        self.write_json(self.tokens.info())
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def put(self) -> None:
+        body = self.json_body()
+        if not isinstance(body, dict):
+            raise InvalidRequest('The request body must be a JSON object like {"token": "..."}.')
+        self.write_json(self.tokens.save(body.get("token")))
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def delete(self) -> None:
+        self.write_json(self.tokens.clear())
+
+
+class TokenTestHandler(PrimeHubHandler):
+    """``POST /primehub/api/token/test``."""
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self) -> None:
+        self.write_json(await self.tokens.test())
+
+
+_ID = r"(?P<job_id>[^/]+)"
+
+HANDLERS: list[tuple[str, type[PrimeHubHandler]]] = [
+    (r"/primehub/api/context", ContextHandler),
+    (r"/primehub/api/jobs", JobsHandler),
+    (rf"/primehub/api/jobs/{_ID}", JobHandler),
+    (rf"/primehub/api/jobs/{_ID}/cancel", JobCancelHandler),
+    (rf"/primehub/api/jobs/{_ID}/log", JobLogHandler),
+    (rf"/primehub/api/jobs/{_ID}/artifacts", JobArtifactsHandler),
+    (r"/primehub/api/token", TokenHandler),
+    (r"/primehub/api/token/test", TokenTestHandler),
+]

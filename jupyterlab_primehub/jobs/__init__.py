@@ -1,0 +1,1 @@
+"""Notebook jobs: model, store, parameters, executor and runners."""

@@ -1,0 +1,74 @@
+"""Per-job artifacts folder: limits (PrimeHub: 1000 files / 100 MB), zip download, retention."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MAX_FILES = 1000
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+
+@dataclass
+class LimitReport:
+    """What the limit check kept and dropped."""
+
+    kept_files: int
+    kept_bytes: int
+    dropped: list[str]
+
+
+def _regular_files(root: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            files.append(Path(dirpath) / name)
+    return files
+
+
+def enforce_limits(root: Path, max_files: int, max_bytes: int) -> LimitReport:
+    """Keep files in path order while within the limits; delete the rest and all symlinks.
+
+    Symlinks are dropped because an artifact must be data the job wrote, not a pointer to
+    something else on the server.
+    """
+    kept_files = kept_bytes = 0
+    dropped: list[str] = []
+    if not root.is_dir():
+        return LimitReport(0, 0, [])
+    for path in _regular_files(root):
+        rel = str(path.relative_to(root))
+        if path.is_symlink() or not path.is_file():
+            path.unlink(missing_ok=True)
+            dropped.append(rel)
+            continue
+        size = path.stat().st_size
+        if kept_files + 1 > max_files or kept_bytes + size > max_bytes:
+            path.unlink(missing_ok=True)
+            dropped.append(rel)
+            continue
+        kept_files += 1
+        kept_bytes += size
+    return LimitReport(kept_files, kept_bytes, dropped)
+
+
+def zip_artifacts(root: Path) -> bytes:
+    """A zip of the regular files under ``root`` (symlinks skipped, never followed)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        if root.is_dir():
+            for path in _regular_files(root):
+                if path.is_symlink() or not path.is_file():
+                    continue
+                archive.write(path, str(path.relative_to(root)))
+    return buffer.getvalue()
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder if it exists."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,389 @@
+"""The job executor: runs one notebook snapshot with nbclient in its own process.
+
+Usable stand-alone (the Kubernetes job pods run it the same way)::
+
+    python -m jupyterlab_primehub.jobs.execute --input snapshot.ipynb --output out.ipynb \\
+        --cwd /project/team --parameters '{"alpha": 0.1}' --timeout 600 --deadline 86400 \\
+        --status-file status.json --log-file job.log --artifacts ./artifacts --job-id 1a2b
+
+It writes a JSON status file (state, progress, error, kernel PID) after every cell, saves the
+partial output notebook after every cell, streams cell stdout/stderr to the log, and on SIGTERM
+stops the kernel and ends ``cancelled`` with the partial output kept.
+Exit codes: 0 succeeded, 1 failed, 2 usage error, 143 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+from . import artifacts as artifacts_mod
+from .model import isoformat, utcnow
+from .params import UnsupportedLanguage, inject_parameters
+from .processes import process_start_time
+from .status import write_status
+
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 143
+
+ERROR_STYLE = (
+    'style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; font-size:2em;"'
+)
+BANNER_TAG = "papermill-error-cell-tag"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class JobLog:
+    """Append-only job log: timestamped event lines plus raw cell output as it arrives."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def event(self, message: str) -> None:
+        self.stream.write(f"[{isoformat(utcnow())}] {message}\n")
+        self.stream.flush()
+
+    def raw(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+class StreamingClient(NotebookClient):
+    """NotebookClient that copies stream and error output to the job log while cells run."""
+
+    job_log: JobLog | None = None
+
+    def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
+        if self.job_log is not None:
+            content = msg.get("content", {})
+            if msg["msg_type"] == "stream":
+                self.job_log.raw(content.get("text", ""))
+            elif msg["msg_type"] == "error":
+                self.job_log.raw(_ANSI.sub("", "\n".join(content.get("traceback", []))) + "\n")
+        return super().output(outs, msg, display_id, cell_index)
+
+
+class Executor:
+    """Runs one notebook; all state it reports goes through ``self.status``."""
+
+    def __init__(self, args: argparse.Namespace, log: JobLog) -> None:
+        self.args = args
+        self.log = log
+        self.status: dict[str, Any] = {
+            "jobId": args.job_id,
+            "state": "running",
+            "pid": os.getpid(),
+            "pidStart": process_start_time(os.getpid()),
+            "kernelPid": None,
+            "kernelPidStart": None,
+            "progress": {"done": 0, "total": 0},
+            "startedAt": isoformat(utcnow()),
+            "finishedAt": None,
+            "error": None,
+            "reason": None,
+            "outputPath": str(args.output),
+            "currentCell": None,
+        }
+        self.nb: nbformat.NotebookNode | None = None
+        self.client: StreamingClient | None = None
+        self.source_index: dict[int, int] = {}  # id(cell) -> index in the submitted notebook
+        self.current_cell: Any = None
+        self.stop_reason: str | None = None  # "cancel" or "deadline" when we cancel ourselves
+
+    # -- status and output -------------------------------------------------------------------
+    def write_status(self) -> None:
+        if self.args.status_file:
+            write_status(self.args.status_file, self.status)
+
+    def save_output(self) -> None:
+        if self.nb is None:
+            return
+        out = Path(self.args.output)
+        tmp = out.with_name(f".{out.name}.partial")
+        nbformat.write(self.nb, str(tmp))
+        os.replace(tmp, out)
+
+    def finish(self, state: str, error: dict[str, Any] | None, reason: str | None) -> None:
+        self.status.update(
+            state=state,
+            error=error,
+            reason=reason,
+            finishedAt=isoformat(utcnow()),
+            currentCell=None,
+        )
+        if self.nb is not None:
+            self.nb.metadata["primehub_job"] = {
+                "id": self.args.job_id,
+                "status": state,
+                "parameters": self.parameters,
+                "startedAt": self.status["startedAt"],
+                "finishedAt": self.status["finishedAt"],
+                "error": error,
+                "reason": reason,
+            }
+            self.save_output()
+        self.enforce_artifact_limits()
+        self.write_status()
+        self.log.event(f"Job {state}" + (f": {reason}" if reason else ""))
+
+    def enforce_artifact_limits(self) -> None:
+        if not self.args.artifacts:
+            return
+        report = artifacts_mod.enforce_limits(
+            Path(self.args.artifacts), self.args.max_artifact_files, self.args.max_artifact_bytes
+        )
+        if report.dropped:
+            self.log.event(
+                f"Artifacts over the limit ({self.args.max_artifact_files} files / "
+                f"{self.args.max_artifact_bytes} bytes) or not regular files; dropped "
+                f"{len(report.dropped)}: {', '.join(report.dropped[:10])}"
+                + (" ..." if len(report.dropped) > 10 else "")
+            )
+
+    def add_error_banner(self, cell: Any) -> None:
+        """Papermill-style: a banner at the top linking to a marker before the failing cell."""
+        assert self.nb is not None
+        count = cell.get("execution_count") if cell is not None else None
+        marker = nbformat.v4.new_markdown_cell(
+            f'<span id="papermill-error-cell" {ERROR_STYLE}>'
+            "Execution of this job encountered an exception here and stopped:</span>"
+        )
+        marker.metadata["tags"] = [BANNER_TAG]
+        banner = nbformat.v4.new_markdown_cell(
+            f"<span {ERROR_STYLE}>An Exception was encountered at "
+            f"'<a href=\"#papermill-error-cell\">In [{count if count is not None else ' '}]</a>'."
+            "</span>"
+        )
+        banner.metadata["tags"] = [BANNER_TAG]
+        if cell is not None:
+            for index, existing in enumerate(self.nb.cells):
+                if existing is cell:
+                    self.nb.cells.insert(index, marker)
+                    break
+        self.nb.cells.insert(0, banner)
+
+    # -- execution ---------------------------------------------------------------------------
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.args.parameters
+
+    def prepare(self) -> tuple[str, str]:
+        """Read the snapshot, pick the kernel, inject parameters; returns (kernel, language)."""
+        nb = nbformat.read(str(self.args.input), as_version=4)
+        self.source_index = {id(cell): i for i, cell in enumerate(nb.cells)}
+        kernel = self.args.kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        spec = KernelSpecManager().get_kernel_spec(kernel)  # NoSuchKernel if unknown
+        inject_parameters(nb, self.parameters, spec.language)
+        self.nb = nb
+        self.status["progress"]["total"] = sum(
+            1 for c in nb.cells if c.cell_type == "code" and c.source.strip()
+        )
+        return kernel, spec.language
+
+    async def run_cells(self, kernel: str) -> None:
+        assert self.nb is not None
+        client = StreamingClient(
+            self.nb,
+            timeout=self.args.timeout,
+            kernel_name=kernel,
+            startup_timeout=120,
+            allow_errors=False,
+            interrupt_on_timeout=False,
+            resources={"metadata": {"path": str(self.args.cwd)}},
+        )
+        client.job_log = self.log
+        self.client = client
+        self.log.event(f"Starting kernel {kernel} in {self.args.cwd}")
+        async with client.async_setup_kernel():
+            self.install_signal_handlers()
+            provisioner = getattr(client.km, "provisioner", None)
+            process = getattr(provisioner, "process", None)
+            if process is not None:
+                self.status["kernelPid"] = process.pid
+                self.status["kernelPidStart"] = process_start_time(process.pid)
+            self.write_status()
+            total = self.status["progress"]["total"]
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                self.current_cell = cell
+                done = self.status["progress"]["done"]
+                self.status["currentCell"] = index
+                self.log.event(f"Cell {done + 1}/{total} (cell {index}) started")
+                await client.async_execute_cell(cell, index)
+                self.status["progress"]["done"] = done + 1
+                self.save_output()
+                self.write_status()
+            self.current_cell = None
+
+    def install_signal_handlers(self) -> None:
+        # Replaces nbclient's own SIGTERM handler: we want a clean "cancelled" record, then the
+        # kernel shutdown that leaving async_setup_kernel performs.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop, "cancel")
+
+    def stop(self, why: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = why
+            if self.main_task is not None:
+                self.main_task.cancel()
+
+    main_task: asyncio.Task | None = None
+
+    def error_for(self, cell: Any, ename: str, evalue: str) -> dict[str, Any]:
+        index = self.source_index.get(id(cell)) if cell is not None else None
+        return {"cellIndex": index, "ename": ename, "evalue": evalue}
+
+    async def run(self) -> int:
+        self.write_status()
+        self.log.event(f"Job {self.args.job_id or ''} running {self.args.input}".replace("  ", " "))
+        try:
+            kernel, _language = self.prepare()
+        except NoSuchKernel:
+            kernel_name = self.args.kernel or "(from notebook)"
+            self.finish("failed", None, f"No such kernel: {kernel_name}")
+            return EXIT_FAILED
+        except UnsupportedLanguage as e:
+            self.finish("failed", None, e.message)
+            return EXIT_FAILED
+        except (OSError, ValueError) as e:
+            self.finish("failed", None, f"Cannot read the notebook: {e}")
+            return EXIT_FAILED
+        self.write_status()
+        self.main_task = asyncio.ensure_future(self.run_cells(kernel))
+        loop = asyncio.get_running_loop()
+        timer = None
+        if self.args.deadline:
+            timer = loop.call_later(self.args.deadline, self.stop, "deadline")
+        # Also stop on SIGTERM during kernel startup, before run_cells installs the handlers.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop, "cancel")
+        try:
+            await self.main_task
+        except asyncio.CancelledError:
+            if self.stop_reason == "deadline":
+                message = f"Job deadline of {self.args.deadline:g} s exceeded"
+                self.add_error_banner(self.current_cell)
+                self.finish(
+                    "failed",
+                    self.error_for(self.current_cell, "DeadlineExceeded", message),
+                    message,
+                )
+                return EXIT_FAILED
+            self.finish("cancelled", None, "Cancelled by user")
+            return EXIT_CANCELLED
+        except CellTimeoutError:
+            message = f"Cell timed out after {self.args.timeout:g} s"
+            self.add_error_banner(self.current_cell)
+            self.finish(
+                "failed", self.error_for(self.current_cell, "CellTimeoutError", message), message
+            )
+            return EXIT_FAILED
+        except CellExecutionError as e:
+            self.add_error_banner(self.current_cell)
+            error = self.error_for(self.current_cell, e.ename, e.evalue)
+            where = error["cellIndex"]
+            self.finish("failed", error, f"{e.ename}: {e.evalue} (cell {where})")
+            return EXIT_FAILED
+        except DeadKernelError:
+            self.add_error_banner(self.current_cell)
+            message = "The kernel died while running the cell"
+            self.finish(
+                "failed", self.error_for(self.current_cell, "DeadKernelError", message), message
+            )
+            return EXIT_FAILED
+        except RuntimeError as e:  # e.g. the kernel failed to start
+            self.finish("failed", None, f"{type(e).__name__}: {e}")
+            return EXIT_FAILED
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.kill_kernel()
+        self.finish("succeeded", None, None)
+        return EXIT_SUCCEEDED
+
+    def kill_kernel(self) -> None:
+        """Belt and braces: the kernel has its own session, so make sure it is gone."""
+        pid, start = self.status.get("kernelPid"), self.status.get("kernelPidStart")
+        if pid and start is not None and process_start_time(pid) == start:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _seconds(value: str) -> float | None:
+    number = float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return number or None  # 0 = no limit
+
+
+def _parameters(value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return data
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface of the executor."""
+    p = argparse.ArgumentParser(
+        prog="python -m jupyterlab_primehub.jobs.execute",
+        description="Run a notebook as a PrimeHub job (nbclient, papermill-style parameters).",
+    )
+    p.add_argument("--input", required=True, type=Path, help="notebook to run (a snapshot)")
+    p.add_argument("--output", required=True, type=Path, help="where to write the output notebook")
+    p.add_argument("--cwd", type=Path, help="kernel working directory (default: input's folder)")
+    p.add_argument("--parameters", type=_parameters, default={}, help="JSON object of parameters")
+    p.add_argument("--kernel", help="kernel name (default: the notebook's kernelspec)")
+    p.add_argument("--timeout", type=_seconds, default=None, help="per-cell timeout, s (0=none)")
+    p.add_argument("--deadline", type=_seconds, default=None, help="whole-job deadline, s (0=none)")
+    p.add_argument("--status-file", type=Path, help="JSON status file written as the job runs")
+    p.add_argument("--log-file", type=Path, help="job log (appended); default: stdout")
+    p.add_argument("--job-id", default="", help="exported to the kernel as PRIMEHUB_JOB_ID")
+    p.add_argument("--artifacts", type=Path, help="exported as PRIMEHUB_JOB_ARTIFACTS")
+    p.add_argument("--max-artifact-files", type=int, default=artifacts_mod.DEFAULT_MAX_FILES)
+    p.add_argument("--max-artifact-bytes", type=int, default=artifacts_mod.DEFAULT_MAX_BYTES)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    args.cwd = args.cwd or args.input.resolve().parent
+    # The kernel inherits our environment: this is how the notebook finds its job id and folder.
+    os.environ["PRIMEHUB_JOB_ID"] = args.job_id
+    if args.artifacts:
+        args.artifacts.mkdir(parents=True, exist_ok=True)
+        os.environ["PRIMEHUB_JOB_ARTIFACTS"] = str(args.artifacts.resolve())
+    stream = open(args.log_file, "a", buffering=1) if args.log_file else sys.stdout  # noqa: SIM115
+    try:
+        executor = Executor(args, JobLog(stream))
+        started = time.monotonic()
+        code = asyncio.run(executor.run())
+        executor.log.event(f"Executor exiting after {time.monotonic() - started:.1f} s")
+        return code
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Local backend: a FIFO queue of executor processes on this server.
+
+Each executor runs in its own session (``start_new_session=True``) with its output in the job log,
+so restarting or stopping the server neither kills nor orphans it silently: a new runner over the
+same jobs dir re-attaches to live executors (PID + process start time) and finalises the dead ones
+from their status files. Progress always comes from the status file, never from memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from ..context import ServerContext
+from ..errors import Conflict, InvalidRequest
+from . import artifacts
+from .backend import JobBackend
+from .layout import ExecSpec, JobFiles
+from .model import Job, JobError, JobRequest, JobStatus, isoformat, parse_time, utcnow
+from .processes import is_alive, process_start_time, reap, signal_group
+from .status import read_status
+from .store import JobStore
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+class LocalJobRunner(JobBackend):
+    """Runs jobs as detached executor processes, at most ``max_concurrent`` at a time."""
+
+    name = "local"
+    description = "Run on this notebook server (same instance type and image)"
+
+    def __init__(
+        self,
+        store: JobStore,
+        jobs_dir: Path,
+        *,
+        max_concurrent: int = 2,
+        poll_interval: float = 1.0,
+        cancel_grace: float = 10.0,
+        max_artifact_files: int = artifacts.DEFAULT_MAX_FILES,
+        max_artifact_bytes: int = artifacts.DEFAULT_MAX_BYTES,
+        artifact_retention: timedelta = timedelta(days=7),
+        python: str = sys.executable,
+        log: logging.Logger | None = None,
+        on_activity: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.jobs_dir = Path(jobs_dir)
+        self.max_concurrent = max_concurrent
+        self.poll_interval = poll_interval
+        self.cancel_grace = cancel_grace
+        self.max_artifact_files = max_artifact_files
+        self.max_artifact_bytes = max_artifact_bytes
+        self.artifact_retention = artifact_retention
+        self.python = python
+        self.log = log or logging.getLogger(__name__)
+        self.on_activity = on_activity
+        self._children: dict[str, subprocess.Popen] = {}  # executors this process started
+        self._cancel_sent: dict[str, float] = {}  # job id -> monotonic time SIGTERM was sent
+        self._starting: set[str] = set()
+        self._task: asyncio.Task | None = None
+        self._wakeup = asyncio.Event()
+        self._last_retention = 0.0
+
+    # -- JobBackend -----------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def files(self, job_id: str) -> JobFiles:
+        """The job's private files."""
+        return JobFiles(self.job_dir(job_id))
+
+    def validate(self, request: JobRequest, context: ServerContext) -> None:
+        # Local jobs run here: refuse an instance type or image other than this server's own
+        # instead of silently ignoring the user's choice.
+        for key, wanted, own in (
+            ("instanceType", request.instance_type, context.instance_type),
+            ("image", request.image, context.image),
+        ):
+            if wanted and wanted != own:
+                raise InvalidRequest(
+                    f"The local backend runs jobs on this server, whose {key} is "
+                    f"{own or 'not set'}; got '{wanted}'. Leave '{key}' empty or use a backend "
+                    "that launches its own pods."
+                )
+
+    async def start(self) -> None:
+        await self.recover()
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def active_count(self) -> int:
+        jobs = self.store.with_status(JobStatus.PENDING, JobStatus.RUNNING, backend=self.name)
+        return len(jobs)
+
+    async def cancel(self, job: Job) -> Job:
+        if job.status.is_final:
+            raise Conflict(f"Job {job.id} has already {job.status.value}; nothing to cancel.")
+        if job.status == JobStatus.PENDING and job.id not in self._starting:
+            self._finalize(job, JobStatus.CANCELLED, None, "Cancelled by user")
+            return job
+        job.cancel_requested = True
+        self.store.save(job)
+        self._send_cancel(job)
+        self.wake()
+        return job
+
+    # -- scheduling -----------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep scheduling whatever one job's files look like
+                self.log.exception("PrimeHub jobs: scheduler tick failed")
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def tick(self) -> None:
+        """One scheduling round: refresh running jobs, then start pending ones in FIFO order."""
+        running = self.store.with_status(JobStatus.RUNNING, backend=self.name)
+        for job in running:
+            self._refresh(job)
+        running = [j for j in running if j.status == JobStatus.RUNNING]
+        pending = self.store.with_status(JobStatus.PENDING, backend=self.name)
+        slots = self.max_concurrent - len(running) - len(self._starting)
+        for job in pending[: max(slots, 0)]:
+            await self._launch(job)
+        if (running or pending) and self.on_activity is not None:
+            self.on_activity()
+        if time.monotonic() - self._last_retention > 3600:
+            self._last_retention = time.monotonic()
+            await asyncio.get_running_loop().run_in_executor(None, self.expire_artifacts)
+
+    async def _launch(self, job: Job) -> None:
+        files = self.files(job.id)
+        try:
+            spec = ExecSpec.read(files.spec)
+        except (OSError, ValueError, TypeError) as e:
+            self._finalize(job, JobStatus.FAILED, None, f"The job's files are missing: {e}")
+            return
+        args = [
+            self.python,
+            "-m",
+            "jupyterlab_primehub.jobs.execute",
+            "--input",
+            str(files.snapshot),
+            "--output",
+            spec.output,
+            "--cwd",
+            spec.cwd,
+            "--kernel",
+            spec.kernel,
+            "--parameters",
+            json.dumps(spec.parameters),
+            "--timeout",
+            str(spec.timeout or 0),
+            "--deadline",
+            str(spec.deadline or 0),
+            "--status-file",
+            str(files.status),
+            "--log-file",
+            str(files.log),
+            "--job-id",
+            job.id,
+            "--artifacts",
+            str(files.artifacts),
+            "--max-artifact-files",
+            str(self.max_artifact_files),
+            "--max-artifact-bytes",
+            str(self.max_artifact_bytes),
+        ]
+        self._starting.add(job.id)
+        try:
+            loop = asyncio.get_running_loop()
+            proc = await loop.run_in_executor(None, self._spawn, args, files.log)
+        except OSError as e:
+            self._starting.discard(job.id)
+            self._finalize(job, JobStatus.FAILED, None, f"Could not start the executor: {e}")
+            return
+        self._starting.discard(job.id)
+        self._children[job.id] = proc
+        job = self.store.get(job.id) or job
+        job.status = JobStatus.RUNNING
+        job.started_at = utcnow()
+        job.pid = proc.pid
+        job.pid_start = process_start_time(proc.pid)
+        self.store.save(job)
+        self.log.info("PrimeHub job %s (%s) started, executor pid %s", job.id, job.name, proc.pid)
+        if job.cancel_requested:  # cancelled while we were spawning
+            self._send_cancel(job)
+
+    def _spawn(self, args: list[str], log_path: Path) -> subprocess.Popen:
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=_PACKAGE_PARENT,  # so ``-m`` finds this package even when not installed
+                start_new_session=True,  # own process group: cancel kills the whole group
+                close_fds=True,
+            )
+
+    # -- status ---------------------------------------------------------------------------------
+    def _refresh(self, job: Job) -> None:
+        """Update a running job from its status file; finalise it once its executor is gone."""
+        files = self.files(job.id)
+        status = read_status(files.status) or {}
+        progress = status.get("progress") or {}
+        job.progress_done = int(progress.get("done", job.progress_done))
+        job.progress_total = int(progress.get("total", job.progress_total))
+        proc = self._children.get(job.id)
+        exit_code = proc.poll() if proc is not None else None
+        alive = exit_code is None and is_alive(job.pid, job.pid_start)
+        if alive:
+            self.store.save(job)
+            if job.cancel_requested:
+                self._escalate_cancel(job, status)
+            return
+        self._children.pop(job.id, None)
+        self._kill_kernel(status)
+        if job.cancel_requested:
+            self._finalize(job, JobStatus.CANCELLED, None, "Cancelled by user", status)
+            return
+        state = status.get("state")
+        if state in ("succeeded", "failed", "cancelled"):
+            self._finalize(
+                job,
+                JobStatus(state),
+                JobError.from_json(status.get("error")),
+                status.get("reason"),
+                status,
+            )
+            return
+        why = f" (exit code {exit_code})" if exit_code is not None else ""
+        self._finalize(
+            job,
+            JobStatus.FAILED,
+            None,
+            f"The executor process ended without a result{why}; "
+            "it was killed or the machine or server restarted.",
+            status,
+        )
+
+    def _finalize(
+        self,
+        job: Job,
+        state: JobStatus,
+        error: JobError | None,
+        reason: str | None,
+        status: dict | None = None,
+    ) -> None:
+        job.status = state
+        job.error = error
+        job.reason = reason
+        finished = parse_time((status or {}).get("finishedAt"))
+        job.finished_at = finished or utcnow()
+        if job.started_at is None and status and status.get("startedAt"):
+            job.started_at = parse_time(status["startedAt"])
+        self._cancel_sent.pop(job.id, None)
+        self.store.save(job)
+        self.log.info(
+            "PrimeHub job %s (%s) %s%s",
+            job.id,
+            job.name,
+            state.value,
+            f": {reason}" if reason else "",
+        )
+
+    # -- cancel ---------------------------------------------------------------------------------
+    def _send_cancel(self, job: Job) -> None:
+        if job.pid and job.id not in self._cancel_sent:
+            self._cancel_sent[job.id] = time.monotonic()
+            signal_group(job.pid, job.pid_start, signal.SIGTERM)
+
+    def _escalate_cancel(self, job: Job, status: dict) -> None:
+        sent = self._cancel_sent.get(job.id)
+        if sent is None:
+            self._send_cancel(job)  # e.g. requested before a server restart
+            return
+        if time.monotonic() - sent > self.cancel_grace:
+            self.log.warning("PrimeHub job %s ignored SIGTERM; killing it", job.id)
+            signal_group(job.pid, job.pid_start, signal.SIGKILL)
+            self._kill_kernel(status)
+            if job.pid:
+                reap(job.pid)
+
+    @staticmethod
+    def _kill_kernel(status: dict) -> None:
+        # The kernel runs in a session of its own (jupyter_client does that), so killing the
+        # executor's group does not reach it.
+        pid, start = status.get("kernelPid"), status.get("kernelPidStart")
+        if pid and start is not None:
+            signal_group(pid, start, signal.SIGKILL)
+
+    # -- restart recovery -----------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Re-attach to live executors; finalise those that ended while no runner watched."""
+        for job in self.store.with_status(JobStatus.RUNNING, backend=self.name):
+            if is_alive(job.pid, job.pid_start):
+                self.log.info(
+                    "PrimeHub job %s still running (pid %s): re-attached", job.id, job.pid
+                )
+                continue
+            status = read_status(self.files(job.id).status) or {}
+            if status.get("state") not in ("succeeded", "failed", "cancelled"):
+                self._kill_kernel(status)
+                self._finalize(
+                    job,
+                    JobStatus.CANCELLED if job.cancel_requested else JobStatus.FAILED,
+                    None,
+                    "Cancelled by user"
+                    if job.cancel_requested
+                    else "The executor process ended while the server was restarting; "
+                    "the job did not finish. Submit it again.",
+                    status,
+                )
+            else:
+                self._refresh(job)
+
+    # -- retention ------------------------------------------------------------------------------
+    def expire_artifacts(self) -> None:
+        """Delete artifacts of jobs that finished longer ago than the retention period."""
+        cutoff = isoformat(utcnow() - self.artifact_retention) or ""
+        for job in self.store.finished_before(cutoff):
+            folder = self.files(job.id).artifacts
+            if folder.exists():
+                artifacts.remove_tree(folder)
+                self.log.info("PrimeHub job %s: artifacts expired and removed", job.id)
