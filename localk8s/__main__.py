@@ -1,0 +1,77 @@
+"""Command line: ``python -m localk8s build|up|down|status [--json]|kubectl ...|node``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from localk8s import build, controlplane
+from localk8s.settings import parse_labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run one command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["kubectl"]:
+        return controlplane.kubectl(controlplane.load_settings(), argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m localk8s",
+        description="A real local Kubernetes cluster (see docs/localk8s.md).",
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build", help="build (or reuse) the cached control plane binaries")
+    p_up = sub.add_parser("up", help="start the cluster (no-op if it already runs)")
+    p_up.add_argument("--cpu", help="node CPU capacity (default 16, env LOCALK8S_NODE_CPU)")
+    p_up.add_argument("--memory", help="node memory capacity (default 64Gi)")
+    p_up.add_argument("--pods", help="node pod capacity (default 110)")
+    p_up.add_argument("--gpu", help="fake nvidia.com/gpu count (default 2)")
+    p_up.add_argument("--labels", help="node labels a=b,c=d (default gpu=true)")
+    sub.add_parser("down", help="stop everything the cluster started")
+    p_status = sub.add_parser("status", help="show whether the cluster runs")
+    p_status.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("kubectl", help="run kubectl against the cluster (kubectl args follow)")
+    sub.add_parser("node", help="(internal) run the node agent in the foreground")
+    args = parser.parse_args(argv)
+
+    if args.cmd == "build":
+        return build.main()
+    if args.cmd == "node":
+        from localk8s import node
+
+        return node.main()
+    try:
+        if args.cmd == "up":
+            settings = controlplane.load_settings()
+            if not controlplane.is_up(settings):
+                # New capacity/labels only apply to a cluster being started.
+                env = controlplane.Settings.from_env()
+                settings.node_cpu = args.cpu or env.node_cpu
+                settings.node_memory = args.memory or env.node_memory
+                settings.node_pods = args.pods or env.node_pods
+                settings.node_gpu = args.gpu or env.node_gpu
+                settings.node_labels = parse_labels(args.labels) if args.labels else env.node_labels
+            info = controlplane.up(settings)
+            print(json.dumps(info, indent=2))
+            return 0
+        if args.cmd == "down":
+            controlplane.down(controlplane.load_settings())
+            return 0
+        if args.cmd == "status":
+            info = controlplane.status(controlplane.load_settings())
+            if args.json:
+                print(json.dumps(info, indent=2))
+            else:
+                state = "running" if info["running"] else "stopped"
+                print(f"cluster {state}; node ready: {info['node_ready']}")
+                for key in ("api_server", "kubeconfig", "bridge_ip", "kubectl", "logs_dir"):
+                    print(f"  {key}: {info[key]}")
+            return 0 if info["running"] else 3
+    except (controlplane.ClusterError, build.BuildError, ValueError) as exc:
+        print(f"localk8s: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

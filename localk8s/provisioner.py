@@ -1,0 +1,142 @@
+"""Local volume provisioner: binds pending PVCs to hostPath PVs under ``<state>/volumes``.
+
+Provisioned PVs use reclaim policy Retain and an annotation of ours; when their claim is deleted
+(phase Released) the provisioner deletes the PV and its directory, like a ``Delete`` policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from localk8s.kubeapi import ApiError, KubeApi
+from localk8s.settings import Settings
+
+log = logging.getLogger("localk8s.provisioner")
+
+PROVISIONER = "localk8s.io/hostpath"
+STORAGE_CLASS = "local"
+_ANNOTATION = "pv.kubernetes.io/provisioned-by"
+
+
+def storage_class() -> dict[str, Any]:
+    """The default StorageClass served by this provisioner."""
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": PROVISIONER,
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }
+
+
+def wants_volume(pvc: dict[str, Any]) -> bool:
+    """True for a pending, unbound claim of our class (or of no class) without a selector."""
+    spec = pvc.get("spec", {})
+    return (
+        pvc.get("status", {}).get("phase", "Pending") == "Pending"
+        and not spec.get("volumeName")
+        and not spec.get("selector")
+        and not spec.get("dataSource")
+        and spec.get("storageClassName") in (None, "", STORAGE_CLASS)
+        and "deletionTimestamp" not in pvc["metadata"]
+    )
+
+
+def pv_for_claim(pvc: dict[str, Any], root: Path) -> dict[str, Any]:
+    """A hostPath PV pre-bound (claimRef) to ``pvc``."""
+    meta = pvc["metadata"]
+    spec = pvc["spec"]
+    safe = re.sub(r"[^a-z0-9-]", "-", f"{meta['namespace']}-{meta['name']}")[:60]
+    path = root / f"{safe}-{meta['uid'][:8]}"
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"pvc-{meta['uid']}", "annotations": {_ANNOTATION: PROVISIONER}},
+        "spec": {
+            "capacity": {
+                "storage": ((spec.get("resources") or {}).get("requests") or {}).get(
+                    "storage", "1Gi"
+                )
+            },
+            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": spec.get("storageClassName") or "",
+            "volumeMode": spec.get("volumeMode", "Filesystem"),
+            "hostPath": {"path": str(path), "type": "DirectoryOrCreate"},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                "uid": meta["uid"],
+            },
+        },
+    }
+
+
+class Provisioner:
+    """Polls claims and volumes; creates and deletes PVs as needed."""
+
+    def __init__(self, api: KubeApi, settings: Settings) -> None:
+        self.api = api
+        self.root = settings.state_dir / "volumes"
+
+    async def ensure_storage_class(self) -> None:
+        """Register the default StorageClass ``local`` once."""
+        try:
+            await self.api.create("/apis/storage.k8s.io/v1/storageclasses", storage_class())
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+
+    async def sync_once(self) -> None:
+        """One pass: provision pending claims, delete released volumes of ours."""
+        claims = await self.api.get("/api/v1/persistentvolumeclaims")
+        for pvc in claims.get("items", []):
+            if wants_volume(pvc):
+                pv = pv_for_claim(pvc, self.root)
+                await asyncio.to_thread(
+                    Path(pv["spec"]["hostPath"]["path"]).mkdir, 0o777, True, True
+                )
+                try:
+                    await self.api.create("/api/v1/persistentvolumes", pv)
+                    log.info(
+                        "provisioned %s for claim %s/%s",
+                        pv["metadata"]["name"],
+                        pvc["metadata"]["namespace"],
+                        pvc["metadata"]["name"],
+                    )
+                except ApiError as exc:
+                    if exc.status != 409:
+                        raise
+        volumes = await self.api.get("/api/v1/persistentvolumes")
+        for pv in volumes.get("items", []):
+            ours = (pv["metadata"].get("annotations") or {}).get(_ANNOTATION) == PROVISIONER
+            if ours and pv.get("status", {}).get("phase") in ("Released", "Failed"):
+                path = Path(pv["spec"]["hostPath"]["path"])
+                if path.is_relative_to(self.root):
+                    await asyncio.to_thread(shutil.rmtree, path, True)
+                try:
+                    await self.api.delete(f"/api/v1/persistentvolumes/{pv['metadata']['name']}")
+                    log.info("deleted released volume %s", pv["metadata"]["name"])
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+
+    async def run(self, period: float = 1.0) -> None:
+        """Loop forever (errors are logged and retried)."""
+        while True:
+            try:
+                await self.sync_once()
+            except (ApiError, OSError) as exc:
+                log.warning("provisioner pass failed: %s", exc)
+            await asyncio.sleep(period)
