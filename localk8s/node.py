@@ -302,10 +302,9 @@ class NodeAgent:
                 if grace is None:
                     grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
                 await runner.stop(float(grace))
-            await self._confirm_deletion(pod)
-            if runner is not None:
                 await runner.cleanup()
                 self.runners.pop(uid, None)
+            await self._confirm_deletion(pod)
         finally:
             self.deleting.discard(uid)
 

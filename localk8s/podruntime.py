@@ -37,6 +37,31 @@ def pods_root(settings: Settings) -> Path:
     return settings.state_dir / "pods"
 
 
+def signal_group_members(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to every process of group ``pgid`` except its leader; False if none exist."""
+    found = False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == pgid:
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found = True
+            try:
+                os.kill(int(entry), sig)
+            except ProcessLookupError:
+                pass
+    if not found:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return False
+    return True
+
+
 def cleanup_leftovers(settings: Settings) -> None:
     """Remove per-pod directories and namespaces left by an agent that did not clean up."""
     for ns in network.list_pod_netns():
@@ -533,23 +558,22 @@ class PodRunner:
         proc = c.proc
         if proc is None or proc.returncode is not None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
+        # SIGTERM goes to the container's processes but not to bubblewrap's outer monitor, so
+        # the exit status reported is the command's own (a clean exit on SIGTERM stays 0).
+        if not await asyncio.to_thread(signal_group_members, proc.pid, signal.SIGTERM):
             return
         try:
             await asyncio.wait_for(proc.wait(), timeout=max(grace, 0.1))
         except asyncio.TimeoutError:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
-        # Anything left in the group (a process that ignored the signal) goes too.
+            await self._event(
+                self.pod, "Normal", "Killing", f"Container {c.name} ignored SIGTERM; killing", c.name
+            )
+        # Anything left in the group (e.g. a process that ignored SIGTERM) is killed.
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        await proc.wait()
 
     async def _deadline(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds - (time.time() - self._started_epoch())))
