@@ -118,11 +118,15 @@ class HubProcess:
             if server and server.get("ready"):
                 return server
             if not server and not last.get("pending") and time.monotonic() > deadline - timeout + 5:
-                raise HubError(f"server of {name} is gone (spawn failed?): {last}\n"
-                               f"--- hub log ---\n{self.log_tail()}")
+                raise HubError(
+                    f"server of {name} is gone (spawn failed?): {last}\n"
+                    f"--- hub log ---\n{self.log_tail()}"
+                )
             time.sleep(0.5)
-        raise HubError(f"server of {name} not ready in {timeout:.0f}s: {last}\n"
-                       f"--- hub log ---\n{self.log_tail()}")
+        raise HubError(
+            f"server of {name} not ready in {timeout:.0f}s: {last}\n"
+            f"--- hub log ---\n{self.log_tail()}"
+        )
 
     def stop_server(self, name: str, server_name: str = "", timeout: float = 120) -> None:
         """Stop the server and wait until the hub reports it stopped."""
@@ -136,7 +140,9 @@ class HubProcess:
             time.sleep(0.5)
         raise HubError(f"server of {name} did not stop in {timeout:.0f}s\n{self.log_tail()}")
 
-    def server_get(self, name: str, path: str, token: str, server_name: str = "") -> requests.Response:
+    def server_get(
+        self, name: str, path: str, token: str, server_name: str = ""
+    ) -> requests.Response:
         """GET ``path`` of the user's single-user server through the proxy with ``token``."""
         prefix = f"/user/{name}/{server_name + '/' if server_name else ''}"
         return self.session.get(
@@ -206,8 +212,12 @@ def start_hub(
     """
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    if isinstance(config, Path) or (isinstance(config, str) and "\n" not in config
-                                    and config.endswith(".py") and Path(config).exists()):
+    if isinstance(config, Path) or (
+        isinstance(config, str)
+        and "\n" not in config
+        and config.endswith(".py")
+        and Path(config).exists()
+    ):
         user_config = f"load_subconfig({str(Path(config).resolve())!r})"
     else:
         user_config = str(config)
@@ -240,8 +250,13 @@ def start_hub(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    hub = HubProcess(url=f"http://127.0.0.1:{proxy_port}", token=token, proc=proc,
-                     workdir=workdir, log_path=log_path)
+    hub = HubProcess(
+        url=f"http://127.0.0.1:{proxy_port}",
+        token=token,
+        proc=proc,
+        workdir=workdir,
+        log_path=log_path,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -566,7 +566,11 @@ class PodRunner:
             await asyncio.wait_for(proc.wait(), timeout=max(grace, 0.1))
         except asyncio.TimeoutError:
             await self._event(
-                self.pod, "Normal", "Killing", f"Container {c.name} ignored SIGTERM; killing", c.name
+                self.pod,
+                "Normal",
+                "Killing",
+                f"Container {c.name} ignored SIGTERM; killing",
+                c.name,
             )
         # Anything left in the group (e.g. a process that ignored SIGTERM) is killed.
         try:

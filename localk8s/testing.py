@@ -43,8 +43,10 @@ def wait_for(
         except Exception as exc:  # the condition may fail until it holds
             last_exc = exc
         time.sleep(interval)
-    raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}" + (
-        f" (last error: {last_exc})" if last_exc else ""))
+    raise WaitTimeout(
+        f"timed out after {timeout:.0f}s waiting for {what}"
+        + (f" (last error: {last_exc})" if last_exc else "")
+    )
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Cluster:
     kubectl_path: str
     external: bool = False
     state_dir: Path | None = None
+    #: True when this test session started the local cluster (and will stop it).
+    started_here: bool = False
 
     @property
     def env(self) -> dict[str, str]:
@@ -109,7 +113,11 @@ class Cluster:
         return self.get("pod", name, "-n", namespace)
 
     def wait_pod(
-        self, namespace: str, name: str, check: Callable[[dict], bool], timeout: float = 120,
+        self,
+        namespace: str,
+        name: str,
+        check: Callable[[dict], bool],
+        timeout: float = 120,
         what: str = "pod condition",
     ) -> dict[str, Any]:
         """Poll the pod until ``check(pod)``; return the pod."""
@@ -164,6 +172,7 @@ def k8s_cluster() -> Iterator[Cluster]:
             api_server=info["api_server"],
             kubectl_path=info["kubectl"],
             state_dir=settings.state_dir,
+            started_here=started,
         )
     finally:
         if started:
