@@ -158,10 +158,9 @@ class JobLogHandler(PrimeHubHandler):
         if offset < 0:
             raise InvalidRequest("'offset' must not be negative.")
         data, next_offset = await self.service.read_log(job_id, offset)
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Log-Offset", str(next_offset))
         self.set_header("Cache-Control", "no-store")
-        self.finish(data)
+        self.finish(data, set_content_type="text/plain; charset=utf-8")
 
 
 class JobArtifactsHandler(PrimeHubHandler):
@@ -172,9 +171,8 @@ class JobArtifactsHandler(PrimeHubHandler):
     @maps_errors
     async def get(self, job_id: str) -> None:
         name, data = await self.service.artifacts_zip(job_id)
-        self.set_header("Content-Type", "application/zip")
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        self.finish(data)
+        self.finish(data, set_content_type="application/zip")
 
 
 class TokenHandler(PrimeHubHandler):

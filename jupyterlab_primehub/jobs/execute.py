@@ -271,49 +271,48 @@ class Executor:
         # Also stop on SIGTERM during kernel startup, before run_cells installs the handlers.
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, "cancel")
+        outcome: BaseException | None = None
         try:
             await self.main_task
-        except asyncio.CancelledError:
-            if self.stop_reason == "deadline":
-                message = f"Job deadline of {self.args.deadline:g} s exceeded"
-                self.add_error_banner(self.current_cell)
-                self.finish(
-                    "failed",
-                    self.error_for(self.current_cell, "DeadlineExceeded", message),
-                    message,
-                )
-                return EXIT_FAILED
-            self.finish("cancelled", None, "Cancelled by user")
-            return EXIT_CANCELLED
-        except CellTimeoutError:
-            message = f"Cell timed out after {self.args.timeout:g} s"
-            self.add_error_banner(self.current_cell)
-            self.finish(
-                "failed", self.error_for(self.current_cell, "CellTimeoutError", message), message
-            )
-            return EXIT_FAILED
-        except CellExecutionError as e:
-            self.add_error_banner(self.current_cell)
-            error = self.error_for(self.current_cell, e.ename, e.evalue)
-            where = error["cellIndex"]
-            self.finish("failed", error, f"{e.ename}: {e.evalue} (cell {where})")
-            return EXIT_FAILED
-        except DeadKernelError:
-            self.add_error_banner(self.current_cell)
-            message = "The kernel died while running the cell"
-            self.finish(
-                "failed", self.error_for(self.current_cell, "DeadKernelError", message), message
-            )
-            return EXIT_FAILED
-        except RuntimeError as e:  # e.g. the kernel failed to start
-            self.finish("failed", None, f"{type(e).__name__}: {e}")
-            return EXIT_FAILED
+        except (Exception, asyncio.CancelledError) as e:
+            outcome = e
         finally:
             if timer is not None:
                 timer.cancel()
             self.kill_kernel()
-        self.finish("succeeded", None, None)
-        return EXIT_SUCCEEDED
+        return self.conclude(outcome)
+
+    def conclude(self, outcome: BaseException | None) -> int:
+        """Record the final state. Our own stop reason wins: nbclient turns the cancellation
+        of a running cell into DeadKernelError."""
+        cell = self.current_cell
+        if self.stop_reason == "deadline":
+            message = f"Job deadline of {self.args.deadline:g} s exceeded"
+            self.add_error_banner(cell)
+            self.finish("failed", self.error_for(cell, "DeadlineExceeded", message), message)
+            return EXIT_FAILED
+        if self.stop_reason == "cancel":
+            self.finish("cancelled", None, "Cancelled by user")
+            return EXIT_CANCELLED
+        if outcome is None:
+            self.finish("succeeded", None, None)
+            return EXIT_SUCCEEDED
+        if isinstance(outcome, CellTimeoutError):
+            message = f"Cell timed out after {self.args.timeout:g} s"
+            self.add_error_banner(cell)
+            self.finish("failed", self.error_for(cell, "CellTimeoutError", message), message)
+        elif isinstance(outcome, CellExecutionError):
+            self.add_error_banner(cell)
+            error = self.error_for(cell, outcome.ename, outcome.evalue)
+            where = error["cellIndex"]
+            self.finish("failed", error, f"{outcome.ename}: {outcome.evalue} (cell {where})")
+        elif isinstance(outcome, DeadKernelError):
+            message = "The kernel died while running the cell"
+            self.add_error_banner(cell)
+            self.finish("failed", self.error_for(cell, "DeadKernelError", message), message)
+        else:  # e.g. the kernel failed to start
+            self.finish("failed", None, f"{type(outcome).__name__}: {outcome}")
+        return EXIT_FAILED
 
     def kill_kernel(self) -> None:
         """Belt and braces: the kernel has its own session, so make sure it is gone."""

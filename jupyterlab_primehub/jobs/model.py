@@ -35,8 +35,9 @@ _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def utcnow() -> datetime:
-    """Timezone-aware current time (all stored times are UTC)."""
-    return datetime.now(timezone.utc)
+    """Timezone-aware current time in UTC, at the millisecond precision that is stored."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def isoformat(value: datetime | None) -> str | None:
