@@ -119,7 +119,10 @@ class QuotaLedger:
 
     def _prune(self, pods: Mapping[str, Mapping[str, Any]], now: float) -> None:
         for key, res in list(self.reservations.items()):
-            if key in pods or res.expires <= now:
+            pod = pods.get(key)
+            # A terminating pod of the same name is an earlier server: keep reserving.
+            cached = pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp")
+            if cached or res.expires <= now:
                 # the pod is in the cache now and counts by itself (or the spawn is stale)
                 del self.reservations[key]
 

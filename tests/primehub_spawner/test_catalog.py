@@ -21,7 +21,7 @@ def test_loads_every_section(catalog):
     assert catalog.instance_types["tiny"].cpu == 0.25
     assert catalog.images["torch"].url_for(1) == "registry.example/torch:cuda"
     assert catalog.images["torch"].url_for(0) == "registry.example/torch:cpu"
-    assert catalog.images["base"].url_for(1) == "quay.io/jupyter/base-notebook:latest"
+    assert catalog.images["base"].url_for(1) == "jupyter/base-notebook:latest"
     assert catalog.groups["phusers"].quota.memory == 32 * 2**30
     assert catalog.groups["Research_Lab"].quota.cpu is None
 

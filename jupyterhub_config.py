@@ -1,0 +1,121 @@
+# Reference JupyterHub config for PrimeHubSpawner (used by `make demo` and the e2e tests).
+#
+# Where it runs:
+#   - in a pod (KUBERNETES_SERVICE_HOST set) or with KUBECONFIG set: that cluster, as is;
+#   - otherwise: the local cluster of `python -m localk8s up` (its kubeconfig, and the hub
+#     listening on the pod bridge so pods can reach it).
+#
+# Environment knobs (all optional):
+#   PRIMEHUB_CATALOG          catalog YAML (default: demo/catalog.yaml next to this file)
+#   PRIMEHUB_NAMESPACE        namespace of the servers (default: "default")
+#   PRIMEHUB_DEMO_PASSWORD    shared password of the demo users (default: "primehub")
+#   PRIMEHUB_STATE_DIR        hub database and cookie secret (default: .state/hub)
+#   PRIMEHUB_PROXY_PORT       public port (default 8000); PRIMEHUB_PROXY_API_PORT (8001);
+#   PRIMEHUB_HUB_PORT         hub port (8081)
+#   PRIMEHUB_IDLE_TIMEOUT     seconds before idle servers are stopped by the culler (3600)
+#   PRIMEHUB_KERNEL_IDLE_TIMEOUT / PRIMEHUB_SERVER_IDLE_TIMEOUT   in-server culling defaults
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from primehub_spawner.groups_api import GroupsAPIHandler
+
+c = get_config()  # noqa: F821  (provided by JupyterHub)
+
+HERE = Path(__file__).resolve().parent
+env = os.environ.get
+state_dir = Path(env("PRIMEHUB_STATE_DIR") or HERE / ".state" / "hub")
+state_dir.mkdir(parents=True, exist_ok=True)
+
+# ---- cluster ---------------------------------------------------------------------------
+in_cluster = bool(env("KUBERNETES_SERVICE_HOST"))
+local = not in_cluster and not env("KUBECONFIG")
+if local:
+    # The local cluster: kubeconfig and the bridge address from localk8s itself.
+    out = subprocess.run(
+        [sys.executable, "-m", "localk8s", "status", "--json"],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        status = json.loads(out.stdout)
+    except ValueError:
+        status = {}
+    if not status.get("running"):
+        sys.exit(
+            "The local Kubernetes cluster is not running: start it with "
+            "`python -m localk8s up` (or `make demo`), or set KUBECONFIG for another cluster."
+        )
+    os.environ["KUBECONFIG"] = status["kubeconfig"]
+    bridge_ip = status["bridge_ip"]
+    # Pods live behind the bridge: the hub listens there and tells pods that address.
+    c.JupyterHub.hub_ip = bridge_ip
+    c.JupyterHub.hub_connect_ip = bridge_ip
+    # The node agent runs containers as local processes from this venv (no image pull).
+    c.KubeSpawner.cmd = [str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")]
+    c.KubeSpawner.args = ["--allow-root"]
+    c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
+    chp = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
+    if chp.exists():
+        c.ConfigurableHTTPProxy.command = [str(chp)]
+else:
+    c.JupyterHub.hub_ip = "0.0.0.0"
+
+c.JupyterHub.bind_url = f"http://127.0.0.1:{int(env('PRIMEHUB_PROXY_PORT') or 8000)}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{int(env('PRIMEHUB_PROXY_API_PORT') or 8001)}"
+c.JupyterHub.hub_port = int(env("PRIMEHUB_HUB_PORT") or 8081)
+c.JupyterHub.db_url = f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(state_dir / "jupyterhub_cookie_secret")
+c.ConfigurableHTTPProxy.pid_file = str(state_dir / "proxy.pid")
+# Servers are pods: they outlive hub restarts.
+c.JupyterHub.cleanup_servers = False
+# Users may run several servers (e.g. a CPU and a GPU one), within their quotas.
+c.JupyterHub.allow_named_servers = True
+
+# ---- spawner ---------------------------------------------------------------------------
+c.JupyterHub.spawner_class = "primehub_spawner.PrimeHubSpawner"
+c.PrimeHubSpawner.catalog_path = env("PRIMEHUB_CATALOG") or str(HERE / "demo" / "catalog.yaml")
+c.KubeSpawner.namespace = env("PRIMEHUB_NAMESPACE") or "default"
+c.KubeSpawner.start_timeout = 300
+c.KubeSpawner.http_timeout = 120
+c.PrimeHubSpawner.home_capacity = "1Gi"
+c.PrimeHubSpawner.server_idle_timeout = int(env("PRIMEHUB_SERVER_IDLE_TIMEOUT") or 0)
+c.PrimeHubSpawner.kernel_idle_timeout = int(env("PRIMEHUB_KERNEL_IDLE_TIMEOUT") or 1800)
+c.JupyterHub.default_url = "/hub/home"
+c.Spawner.default_url = "/lab"
+
+# GET /hub/api/primehub/groups: the caller's groups, instance types, images, usage vs quota.
+c.JupyterHub.extra_handlers = [(r"/api/primehub/groups", GroupsAPIHandler)]
+
+# ---- users (demo) ------------------------------------------------------------------------
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = env("PRIMEHUB_DEMO_PASSWORD") or "primehub"
+c.Authenticator.allowed_users = {"alice", "bob", "carol", "dave"}
+c.Authenticator.admin_users = {"admin"}
+# carol is in "research" through a JupyterHub group (catalog `members` are the other way).
+c.JupyterHub.load_groups = {"research": {"users": ["carol"]}}
+
+# ---- idle culling --------------------------------------------------------------------------
+# Stops servers idle for PRIMEHUB_IDLE_TIMEOUT seconds, with only the scopes it needs.
+c.JupyterHub.services = [
+    {
+        "name": "idle-culler",
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={int(env('PRIMEHUB_IDLE_TIMEOUT') or 3600)}",
+        ],
+    }
+]
+c.JupyterHub.load_roles = [
+    {
+        "name": "idle-culler",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": ["idle-culler"],
+    }
+]

@@ -1,0 +1,72 @@
+"""Spawn progress in words a user understands, and the failures not worth waiting for.
+
+Pure functions over Kubernetes Event and Pod objects (dicts as the watch cache holds them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Scheduler messages that no amount of waiting fixes on a cluster without an autoscaler:
+# not enough of a resource on any node, no node matching the selector, untolerated taints.
+_UNSCHEDULABLE = re.compile(
+    r"Insufficient [\w./-]+|didn't match (Pod's )?node (affinity|selector)|"
+    r"node\(s\) had (untolerated )?taint|didn't tolerate",
+)
+IMAGE_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
+
+
+def describe_event(event: Mapping[str, Any]) -> str:
+    """A Kubernetes event about the server's pod, said plainly."""
+    reason = event.get("reason") or ""
+    message = event.get("message") or ""
+    if reason == "FailedScheduling":
+        if re.search(r"Insufficient [\w.-]+/gpu", message):
+            return f"Waiting for a GPU node... ({message})"
+        if "Insufficient" in message:
+            return f"Waiting for a node with enough CPU or memory... ({message})"
+        if "PersistentVolumeClaim" in message:
+            return "Waiting for storage to be ready..."
+        return f"Waiting for a suitable node... ({message})"
+    if reason == "Scheduled":
+        node = re.search(r"to (\S+)$", message)
+        return f"Assigned to node {node.group(1)}" if node else "Assigned to a node"
+    if reason == "Pulling":
+        return f"Pulling image... ({message})"
+    if reason == "Pulled":
+        return "Image ready"
+    if reason == "Created":
+        return "Container created"
+    if reason == "Started":
+        return "Starting the notebook server..."
+    if reason in ("Failed", "BackOff") and any(f in message for f in IMAGE_FAILURES + ("pull",)):
+        return f"Cannot pull the image: {message}"
+    if reason in ("ProvisioningSucceeded", "SuccessfulAttachVolume"):
+        return "Storage ready"
+    return message or reason
+
+
+def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | None) -> str | None:
+    """Why this spawn cannot succeed by waiting (``None`` while it still may).
+
+    Unschedulable pods (e.g. ``Insufficient nvidia.com/gpu``, no node matching the
+    selector) and image pull errors fail the spawn at once instead of after the start
+    timeout. A pod waiting for its volumes to bind is not fatal.
+    """
+    if pod is not None:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            waiting = (status.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in IMAGE_FAILURES:
+                detail = waiting.get("message") or status.get("image") or ""
+                return f"Cannot pull image ({waiting['reason']}): {detail}".rstrip(": ")
+    for event in events:
+        message = event.get("message") or ""
+        if event.get("reason") == "FailedScheduling" and _UNSCHEDULABLE.search(message):
+            return f"The server cannot be scheduled: {message}"
+        if event.get("reason") in ("Failed", "BackOff") and any(
+            f in message for f in IMAGE_FAILURES
+        ):
+            return f"Cannot pull image: {message}"
+    return None

@@ -1,0 +1,551 @@
+"""PrimeHubSpawner: KubeSpawner + the catalog, quotas and the pod plan. Thin glue.
+
+Per spawn: ``apply_user_options`` (JupyterHub runs it for form and REST spawns alike)
+loads the catalog, validates the options (:mod:`.user_options`), admits the launch
+against the quotas (:mod:`.quota`, reserving it) and computes the pod
+(:mod:`.launch`), which is then applied onto KubeSpawner's traits and manifest.
+``_start`` creates the PVCs the plan needs and fails fast on unschedulable pods and image
+pull errors (:mod:`.progress`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import suppress
+from typing import Any, ClassVar
+
+from kubernetes_asyncio.client.rest import ApiException
+from kubespawner import KubeSpawner
+from kubespawner.reflector import ResourceReflector
+from tornado import web
+from traitlets import Bool, Dict, Float, Int, Unicode, default
+
+from .catalog import Catalog, CatalogError, CatalogSource, UserView
+from .form import instance_type_spec, render_form
+from .launch import (
+    GROUP_LABEL,
+    LaunchRequest,
+    LaunchSettings,
+    PodPlan,
+    label_value,
+    plan_launch,
+)
+from .progress import describe_event, fatal_reason
+from .quantities import Resources
+from .quota import QuotaExceeded, QuotaLedger, Usage
+from .user_options import Choice, OptionsError, options_from_form, resolve_options
+
+
+def user_error(status: int, message: str) -> web.HTTPError:
+    """An HTTPError whose message JupyterHub shows as is (form page, REST body, progress)."""
+    err = web.HTTPError(status, "%s", message)
+    err.jupyterhub_message = message  # type: ignore[attr-defined]
+    return err
+
+
+class GroupPodReflector(ResourceReflector):
+    """Watch cache of every pod carrying the ``primehub.io/group`` label (notebooks and
+    jobs): the source of quota usage. One per namespace, shared by all spawners."""
+
+    kind = "pods"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_selector = GROUP_LABEL  # existence selector: any value
+
+    @property
+    def pods(self) -> dict[str, dict]:
+        """``namespace/name`` -> pod dict."""
+        return self.resources
+
+
+async def _apply_options_hook(spawner: PrimeHubSpawner, options: dict) -> None:
+    await spawner.apply_primehub_options(options)
+
+
+async def _options_form_hook(spawner: PrimeHubSpawner) -> str:
+    return await spawner.render_options_form()
+
+
+class PrimeHubSpawner(KubeSpawner):
+    """KubeSpawner with PrimeHub's group-scoped catalog, quotas and pod contract."""
+
+    catalog = Dict(
+        config=True,
+        help="""The catalog (groups, instanceTypes, images, datasets) as a dict, in the
+        same format as the YAML file of `catalog_path`. Ignored when `catalog_path` is set.""",
+    )
+    catalog_path = Unicode(
+        "",
+        config=True,
+        help="""Path of the catalog YAML file (e.g. a mounted ConfigMap). Re-read when its
+        modification time or size changes, so edits apply to the next spawn without a hub
+        restart. An invalid edit is reported to users as "server options unavailable" and
+        logged; fix the file and the next spawn picks it up.""",
+    )
+    home_pvc_name_template = Unicode(
+        "claim-{username}",
+        config=True,
+        help="""Name of the user's home PVC; `{username}` is the escaped user name.
+        Empty disables the home volume.""",
+    )
+    home_capacity = Unicode(
+        "5Gi", config=True, help="Size of a newly created home PVC (Kubernetes quantity)."
+    )
+    home_storage_class = Unicode(
+        "", config=True, help="Storage class of new home PVCs (empty: the cluster default)."
+    )
+    home_mount_path = Unicode(
+        "/home/jovyan", config=True, help="Where the home PVC is mounted in the server."
+    )
+    project_root = Unicode(
+        "/project", config=True, help="Group volumes are mounted at `<project_root>/<group>`."
+    )
+    git_sync_root = Unicode(
+        "/home/dataset",
+        config=True,
+        help="""Node directory where a git-sync agent keeps git datasets
+        (`<git_sync_root>/<dataset>`), mounted read-only.""",
+    )
+    create_volumes = Bool(
+        True,
+        config=True,
+        help="""Create missing PVCs (home, group volumes `project-<group>`, pv datasets with a
+        capacity) before starting the pod. Needs create/get on persistentvolumeclaims.""",
+    )
+    server_idle_timeout = Int(
+        0,
+        config=True,
+        help="""Seconds without activity after which the server shuts itself down
+        (`ServerApp.shutdown_no_activity_timeout`); 0 = never. A group's
+        `culling.serverIdleTimeout` in the catalog overrides it.""",
+    )
+    kernel_idle_timeout = Int(
+        0,
+        config=True,
+        help="""Seconds after which an idle kernel is culled inside the server
+        (`MappingKernelManager.cull_idle_timeout`); 0 = never. A group's
+        `culling.kernelIdleTimeout` overrides it.""",
+    )
+    fail_fast_unschedulable = Bool(
+        True,
+        config=True,
+        help="""Fail a spawn as soon as the scheduler reports a reason waiting cannot fix
+        (e.g. `Insufficient nvidia.com/gpu`, no node matching the selector) or the image
+        cannot be pulled, instead of waiting out `start_timeout`. Turn off on clusters with
+        a node autoscaler.""",
+    )
+    quota_reservation_seconds = Float(
+        0,
+        config=True,
+        help="""How long an admitted spawn holds its quota before its pod is seen
+        (0: `start_timeout` + 60 s).""",
+    )
+    kernel_gateway_enabled = Bool(
+        False,
+        config=True,
+        help="Offer the experimental kernel-gateway split (`kernel_gateway` user option).",
+    )
+
+    # Shared by every spawner of the hub: check-and-reserve must see all spawns in flight.
+    ledger: ClassVar[QuotaLedger] = QuotaLedger()
+    _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
+
+    _choice: Choice | None = None
+    _plan: PodPlan | None = None
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self):
+        return _apply_options_hook
+
+    @default("options_form")
+    def _options_form_default(self):
+        return _options_form_hook
+
+    @default("options_from_form")
+    def _options_from_form_default(self):
+        return options_from_form
+
+    @default("automount_service_account_token")
+    def _automount_default(self):
+        # the notebook needs no Kubernetes credentials
+        return False
+
+    @default("storage_pvc_ensure")
+    def _storage_pvc_ensure_default(self):
+        return False  # the plan creates the home PVC itself
+
+    # ---- catalog and the user's view -------------------------------------------------
+
+    def _source(self) -> CatalogSource:
+        key = ("path", self.catalog_path) if self.catalog_path else ("dict", repr(self.catalog))
+        source = self._catalog_sources.get(key)
+        if source is None:
+            if self.catalog_path:
+                source = CatalogSource(path=self.catalog_path)
+            else:
+                source = CatalogSource(data=self.catalog)
+            self._catalog_sources[key] = source
+        return source
+
+    async def load_catalog(self) -> Catalog:
+        """The current catalog (file stat/read off the event loop)."""
+        try:
+            return await asyncio.to_thread(lambda: self._source().get())
+        except CatalogError as e:
+            self.log.error("Catalog is invalid: %s", e)
+            raise user_error(
+                503,
+                "Server options are unavailable: the catalog has an error. Please contact admin.",
+            ) from None
+
+    def hub_groups(self) -> list[str]:
+        """The user's JupyterHub group names."""
+        return [g.name for g in getattr(self.user, "groups", []) or []]
+
+    async def user_view(self) -> UserView:
+        """What this user may launch."""
+        catalog = await self.load_catalog()
+        return catalog.for_user(self.user.name, self.hub_groups())
+
+    # ---- quota ---------------------------------------------------------------------
+
+    async def group_pods(self) -> dict[str, dict]:
+        """The shared watch cache of group-labelled pods (started on first use)."""
+        reflector = await self._start_reflector(
+            kind="primehub-pods", reflector_class=GroupPodReflector
+        )
+        return reflector.pods
+
+    async def usages(self, view: UserView) -> dict[str, Usage]:
+        """Current usage of this user and of each of the user's groups."""
+        pods = await self.group_pods()
+        user_label = label_value(self.user.name)
+        now = time.monotonic()
+        return {
+            g.name: self.ledger.usage(pods, label_value(g.name), user_label, now)
+            for g in view.groups
+        }
+
+    @property
+    def _reservation_key(self) -> str:
+        return f"{self.namespace}/{self.pod_name}"
+
+    # ---- form ------------------------------------------------------------------------
+
+    async def render_options_form(self) -> str:
+        """The spawn form (groups, instance types with quota, images, env)."""
+        view = await self.user_view()
+        usages = await self.usages(view) if view.groups else {}
+        previous = self.orm_spawner.user_options if self.orm_spawner else {}
+        return render_form(view, usages, previous or {}, self.kernel_gateway_enabled)
+
+    # ---- apply options: validate, admit, plan ------------------------------------------
+
+    async def apply_primehub_options(self, options: dict | None) -> None:
+        """Validate ``options``, admit them against the quotas and prepare the pod.
+
+        Raises HTTP 400/403 with a message naming the field and allowed values.
+        """
+        view = await self.user_view()
+        try:
+            choice = resolve_options(view, options)
+        except OptionsError as e:
+            self.log.info("Refused options of %s: %s", self.user.name, e.message)
+            raise user_error(e.status, e.message) from None
+        if choice.kernel_gateway and not self.kernel_gateway_enabled:
+            raise user_error(400, "kernel_gateway: not enabled on this hub (use false)")
+        plan = plan_launch(
+            LaunchRequest(
+                user=self.user.name,
+                name=self.pod_name,
+                group=choice.group,
+                instance_type=choice.instance_type,
+                image=choice.image,
+                env=choice.env,
+                other_groups=tuple(g for g in view.groups if g.name != choice.group.name),
+            ),
+            self._launch_settings(),
+        )
+        pods = await self.group_pods()
+        group = choice.group.group
+        ttl = self.quota_reservation_seconds or self.start_timeout + 60
+        try:
+            # synchronous check-and-reserve: no await in between (see quota.py)
+            self.ledger.admit(
+                self._reservation_key,
+                user=self.user.name,
+                group=group.name,
+                user_label=label_value(self.user.name),
+                group_label=label_value(group.name),
+                request=plan.usage,
+                quota=group.quota,
+                project_quota=group.project_quota,
+                pods=pods,
+                now=time.monotonic(),
+                ttl=ttl,
+            )
+        except QuotaExceeded as e:
+            self.log.info("Quota refused %s in %s: %s", self.user.name, group.name, e)
+            raise user_error(403, str(e)) from None
+        self._choice, self._plan = choice, plan
+        self._apply_plan_traits(choice, plan)
+        self.log.info(
+            "Launching %s in group %s: %s (%s), image %s",
+            self.user.name,
+            group.name,
+            choice.instance_type.name,
+            instance_type_spec(
+                choice.instance_type.cpu, choice.instance_type.memory, choice.instance_type.gpu
+            ),
+            choice.image.name,
+        )
+
+    def _launch_settings(self) -> LaunchSettings:
+        home = ""
+        if self.home_pvc_name_template:
+            home = self._expand_user_properties(self.home_pvc_name_template)
+        return LaunchSettings(
+            home_pvc_name=home,
+            home_capacity=self.home_capacity,
+            home_storage_class=self.home_storage_class,
+            home_mount_path=self.home_mount_path,
+            project_root=self.project_root,
+            git_sync_root=self.git_sync_root,
+            component=self.component_label,
+        )
+
+    def _config_value(self, name: str) -> Any:
+        """The admin's configured value of a trait we also set per spawn."""
+        if not hasattr(self, "_configured"):
+            self._configured: dict[str, Any] = {}
+        if name not in self._configured:
+            value = getattr(self, name)
+            self._configured[name] = value.copy() if hasattr(value, "copy") else value
+        return self._configured[name]
+
+    def _apply_plan_traits(self, choice: Choice, plan: PodPlan) -> None:
+        for name in (
+            "node_selector",
+            "tolerations",
+            "image_pull_secrets",
+            "extra_resource_limits",
+            "extra_resource_guarantees",
+            "extra_labels",
+            "extra_annotations",
+            "volumes",
+            "volume_mounts",
+            "lifecycle_hooks",
+            "args",
+        ):
+            self._config_value(name)
+        self.image = plan.image
+        self.cpu_limit = plan.cpu_limit
+        self.cpu_guarantee = plan.cpu_request
+        self.mem_limit = plan.memory_limit
+        self.mem_guarantee = plan.memory_request
+        self.extra_resource_limits = {
+            **self._config_value("extra_resource_limits"),
+            **{k: str(v) for k, v in plan.extended_limits.items()},
+        }
+        self.extra_resource_guarantees = {
+            **self._config_value("extra_resource_guarantees"),
+            **{k: str(v) for k, v in plan.extended_limits.items()},
+        }
+        self.node_selector = {**self._config_value("node_selector"), **plan.node_selector}
+        self.tolerations = list(self._config_value("tolerations")) + [
+            dict(t) for t in plan.tolerations
+        ]
+        self.image_pull_secrets = list(self._config_value("image_pull_secrets")) + list(
+            plan.pull_secrets
+        )
+        post_start = plan.post_start_command()
+        hooks = dict(self._config_value("lifecycle_hooks"))
+        if post_start and "postStart" not in hooks:
+            hooks["postStart"] = {"exec": {"command": post_start}}
+        self.lifecycle_hooks = hooks
+        self.args = list(self._config_value("args")) + self._culling_args(choice)
+        if self.home_mount_path and not self.notebook_dir:
+            self.notebook_dir = self.home_mount_path
+
+    def _culling_args(self, choice: Choice) -> list[str]:
+        culling = choice.group.group.culling
+        server = culling.server_idle_timeout
+        kernel = culling.kernel_idle_timeout
+        server = self.server_idle_timeout if server is None else server
+        kernel = self.kernel_idle_timeout if kernel is None else kernel
+        args = []
+        if server:
+            args.append(f"--ServerApp.shutdown_no_activity_timeout={server}")
+        if kernel:
+            args += [
+                f"--MappingKernelManager.cull_idle_timeout={kernel}",
+                f"--MappingKernelManager.cull_interval={min(300, max(10, kernel // 4))}",
+            ]
+        return args
+
+    def get_env(self) -> dict[str, str]:
+        """KubeSpawner's env plus the plan's (group, instance type, image, datasets, user)."""
+        env = super().get_env()
+        if self._plan is not None:
+            env.update(self._plan.env)  # plain values: not template-expanded
+        return env
+
+    async def get_pod_manifest(self):
+        """KubeSpawner's pod plus the plan's labels, annotation, volumes and mounts."""
+        pod = await super().get_pod_manifest()
+        plan = self._plan
+        if plan is None:
+            return pod
+        # added here, not through traits, so that values with braces are not expanded
+        pod.metadata.labels = {**(pod.metadata.labels or {}), **plan.labels}
+        pod.metadata.annotations = {**(pod.metadata.annotations or {}), **plan.annotations}
+        pod.spec.volumes = list(pod.spec.volumes or []) + [dict(v) for v in plan.volumes]
+        container = next(c for c in pod.spec.containers if c.name == "notebook")
+        container.volume_mounts = list(container.volume_mounts or []) + [
+            dict(m) for m in plan.volume_mounts
+        ]
+        pod.spec.automount_service_account_token = False
+        return pod
+
+    # ---- start / stop ---------------------------------------------------------------------
+
+    async def _ensure_pvcs(self, plan: PodPlan) -> None:
+        for pvc in plan.pvcs:
+            name = pvc["metadata"]["name"]
+            try:
+                await asyncio.wait_for(
+                    self.api.create_namespaced_persistent_volume_claim(self.namespace, pvc),
+                    self.k8s_api_request_timeout,
+                )
+                self.log.info("Created PVC %s for %s", name, self.user.name)
+            except ApiException as e:
+                if e.status == 409:
+                    continue  # already there
+                if e.status == 403:
+                    # maybe a quota/RBAC on create: fine if it already exists
+                    with suppress(ApiException):
+                        await self.api.read_namespaced_persistent_volume_claim(name, self.namespace)
+                        continue
+                raise RuntimeError(f"Could not create volume {name}: {e.reason}") from None
+
+    async def _start(self):
+        key = self._reservation_key
+        try:
+            if self._plan is None:
+                # started without apply_user_options (e.g. an admin overrode the hook)
+                await self.apply_primehub_options(self.user_options)
+            if self.create_volumes and self._plan is not None:
+                await self._ensure_pvcs(self._plan)
+            start = asyncio.ensure_future(super()._start())
+            while True:
+                done, _ = await asyncio.wait([start], timeout=1)
+                if done:
+                    return start.result()
+                reason = self._fatal_reason()
+                if reason:
+                    start.cancel()
+                    with suppress(asyncio.CancelledError, Exception):
+                        await start
+                    self.log.warning("Spawn of %s failed fast: %s", self._log_name, reason)
+                    with suppress(Exception):
+                        await self.stop(now=True)
+                    raise user_error(503, reason)
+        except BaseException:
+            self.ledger.release(key)
+            raise
+
+    def _fatal_reason(self) -> str | None:
+        if not self.fail_fast_unschedulable or self.pod_reflector is None:
+            return None
+        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        if pod is None:
+            return None
+        # only events about this very pod (an earlier pod of the same name may have failed)
+        uid = pod["metadata"].get("uid")
+        events = [e for e in self.events if (e.get("involvedObject") or {}).get("uid") == uid]
+        return fatal_reason(events, pod)
+
+    async def load_user_options(self) -> None:
+        """Options are applied by ``apply_primehub_options``; KubeSpawner's profile_list
+        is not used."""
+
+    async def stop(self, now: bool = False) -> None:
+        """Delete the pod and release any quota reservation of this server."""
+        self.ledger.release(self._reservation_key)
+        await super().stop(now=now)
+
+    def clear_state(self) -> None:
+        """Forget the last plan along with the pod name."""
+        super().clear_state()
+        self._plan = None
+        self._choice = None
+
+    async def progress(self):
+        """KubeSpawner's progress events with messages a user understands."""
+        async for event in super().progress():
+            raw = event.get("raw_event")
+            if raw:
+                event = dict(event, message=describe_event(raw))
+            yield event
+
+    # ---- hub API -----------------------------------------------------------------------
+
+    async def groups_overview(self) -> dict[str, Any]:
+        """The user's groups with instance types, images, datasets and usage vs quota."""
+        view = await self.user_view()
+        usages = await self.usages(view)
+        groups = []
+        for g in view.groups:
+            usage = usages[g.name]
+            group = g.group
+            its = []
+            for it in g.instance_types:
+                reason = QuotaLedger.fits(
+                    usage, Resources(it.cpu, it.memory, it.gpu), group.quota, group.project_quota
+                )
+                its.append(
+                    {
+                        "name": it.name,
+                        "displayName": it.display_name,
+                        "description": it.description,
+                        "spec": instance_type_spec(it.cpu, it.memory, it.gpu),
+                        "cpu": it.cpu,
+                        "memory": Resources(memory=it.memory).to_json()["memory"],
+                        "gpu": it.gpu,
+                        "available": reason is None,
+                        "reason": reason,
+                    }
+                )
+            groups.append(
+                {
+                    "name": g.name,
+                    "displayName": group.display_name,
+                    "quota": group.quota.to_json(),
+                    "projectQuota": group.project_quota.to_json(),
+                    "usage": {"user": usage.user.to_json(), "group": usage.group.to_json()},
+                    "instanceTypes": its,
+                    "images": [
+                        {
+                            "name": im.name,
+                            "displayName": im.display_name,
+                            "description": im.description,
+                            "type": im.type,
+                            "scope": g.image_scope(im),
+                        }
+                        for im in g.images
+                    ],
+                    "datasets": [
+                        {
+                            "name": d.dataset.name,
+                            "displayName": d.dataset.display_name,
+                            "type": d.dataset.type,
+                            "writable": d.writable and d.dataset.type != "git",
+                            "mountPath": None if d.dataset.type == "env" else d.dataset.mount_path,
+                        }
+                        for d in g.datasets
+                    ],
+                }
+            )
+        return {"user": self.user.name, "groups": groups}
