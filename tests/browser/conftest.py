@@ -117,11 +117,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     env.update(
         JUPYTERLAB_SETTINGS_DIR=str(settings),
         JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
-        # Keep the developer's own ~/.jupyter config and user-level extensions out of the test.
+        # Keep the developer's own ~/.jupyter config and user-level extensions out of the test;
+        # the job store (default <data dir>/primehub/jobs) lands in the temp dir too.
         JUPYTER_CONFIG_DIR=str(base / "config"),
         JUPYTER_DATA_DIR=str(base / "data"),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-        PRIMEHUB_JOBS_DIR=str(base / "jobs"),
     )
     env.pop("JUPYTERHUB_API_TOKEN", None)
     log = base / "lab.log"

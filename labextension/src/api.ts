@@ -1,0 +1,154 @@
+/**
+ * Client of the PrimeHub server extension. Every request goes through
+ * ServerConnection.makeRequest, so the server's auth and XSRF protection apply as for any
+ * JupyterLab request.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import {
+  IContext,
+  IJob,
+  IJobList,
+  IJobRequest,
+  ITokenInfo,
+  ITokenTest,
+  JobStatus
+} from './core/jobs';
+
+/** An error answered by the server (or the network), with a message fit for the user. */
+export class PrimeHubApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'PrimeHubApiError';
+  }
+}
+
+/** A chunk of a job's log and where the next read resumes. */
+export interface ILogChunk {
+  text: string;
+  nextOffset: number;
+}
+
+/** Typed access to /primehub/api/. */
+export class PrimeHubClient {
+  constructor(
+    private readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  private url(...parts: string[]): string {
+    return URLExt.join(this.settings.baseUrl, 'primehub', 'api', ...parts);
+  }
+
+  private async request(url: string, init: RequestInit = {}): Promise<Response> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this.settings);
+    } catch (err) {
+      throw new PrimeHubApiError(
+        `Cannot reach the server: ${err instanceof Error ? err.message : String(err)}`,
+        0
+      );
+    }
+    if (!response.ok) {
+      let message = `${response.status} ${response.statusText}`;
+      const text = await response.text();
+      try {
+        const body = JSON.parse(text);
+        if (body && typeof body.message === 'string' && body.message) {
+          message = body.message;
+        }
+      } catch {
+        if (response.status === 404 && !text.includes('{')) {
+          message =
+            'The PrimeHub server extension is not enabled on this server (no /primehub/api).';
+        }
+      }
+      throw new PrimeHubApiError(message, response.status);
+    }
+    return response;
+  }
+
+  private async json<T>(url: string, init: RequestInit = {}): Promise<T> {
+    const response = await this.request(url, init);
+    if (response.status === 204) {
+      return undefined as T;
+    }
+    return (await response.json()) as T;
+  }
+
+  private send<T>(url: string, method: string, body?: unknown): Promise<T> {
+    return this.json<T>(url, {
+      method,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: body === undefined ? undefined : { 'Content-Type': 'application/json' }
+    });
+  }
+
+  context(): Promise<IContext> {
+    return this.json<IContext>(this.url('context'));
+  }
+
+  submit(request: IJobRequest): Promise<IJob> {
+    return this.send<IJob>(this.url('jobs'), 'POST', request);
+  }
+
+  list(status: JobStatus | '' = '', limit = 200): Promise<IJobList> {
+    const query = URLExt.objectToQueryString({
+      limit: String(limit),
+      ...(status ? { status } : {})
+    });
+    return this.json<IJobList>(this.url('jobs') + query);
+  }
+
+  get(id: string): Promise<IJob> {
+    return this.json<IJob>(this.url('jobs', encodeURIComponent(id)));
+  }
+
+  cancel(id: string): Promise<IJob> {
+    return this.send<IJob>(this.url('jobs', encodeURIComponent(id), 'cancel'), 'POST');
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.request(this.url('jobs', encodeURIComponent(id)), { method: 'DELETE' });
+  }
+
+  async log(id: string, offset = 0): Promise<ILogChunk> {
+    const response = await this.request(
+      this.url('jobs', encodeURIComponent(id), 'log') +
+        URLExt.objectToQueryString({ offset: String(offset) })
+    );
+    const text = await response.text();
+    const header = Number(response.headers.get('X-Log-Offset'));
+    // Without the header (an older server) the whole log came back: the offset is its size.
+    const nextOffset = Number.isFinite(header) && header > 0 ? header : offset + new Blob([text]).size;
+    return { text, nextOffset };
+  }
+
+  /** The artifacts zip as a Blob plus the file name the server suggests. */
+  async artifacts(id: string): Promise<{ blob: Blob; filename: string }> {
+    const response = await this.request(this.url('jobs', encodeURIComponent(id), 'artifacts'));
+    const disposition = response.headers.get('Content-Disposition') ?? '';
+    const match = /filename="?([^";]+)"?/.exec(disposition);
+    return { blob: await response.blob(), filename: match ? match[1] : `${id}-artifacts.zip` };
+  }
+
+  tokenInfo(): Promise<ITokenInfo> {
+    return this.json<ITokenInfo>(this.url('token'));
+  }
+
+  saveToken(token: string): Promise<ITokenInfo> {
+    return this.send<ITokenInfo>(this.url('token'), 'PUT', { token });
+  }
+
+  clearToken(): Promise<ITokenInfo> {
+    return this.send<ITokenInfo>(this.url('token'), 'DELETE');
+  }
+
+  testToken(): Promise<ITokenTest> {
+    return this.send<ITokenTest>(this.url('token', 'test'), 'POST');
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * Shapes of the PrimeHub REST API (server extension under /primehub/api/) and pure helpers
+ * over them. No JupyterLab imports, so jest tests them directly.
+ */
+import { IProgress } from './format';
+import { ParamValue } from './parameters';
+
+export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export const JOB_STATUSES: JobStatus[] = [
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled'
+];
+
+/** Where and why a job failed. `cellIndex` counts cells of the submitted notebook from 0. */
+export interface IJobError {
+  cellIndex: number | null;
+  ename: string;
+  evalue: string;
+}
+
+/** One job as `GET /primehub/api/jobs/{id}` returns it. */
+export interface IJob {
+  id: string;
+  name: string;
+  path: string;
+  status: JobStatus;
+  progress: IProgress;
+  parameters: { [name: string]: ParamValue };
+  kernel?: string | null;
+  timeout?: number | null;
+  deadline?: number | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  outputPath: string | null;
+  error: IJobError | null;
+  reason?: string | null;
+  backend: string;
+  instanceType?: string | null;
+  image?: string | null;
+}
+
+export interface IJobList {
+  jobs: IJob[];
+  total: number;
+}
+
+/** A choice offered by the server (backend, kernel, instance type, image). */
+export interface IChoice {
+  name: string;
+  displayName?: string;
+  description?: string;
+  language?: string;
+}
+
+/** `GET /primehub/api/context`: this server's launch context and what jobs may use. */
+export interface IContext {
+  user?: string | null;
+  group?: { name: string | null; id?: string | null } | string | null;
+  instanceType?: string | null;
+  image?: string | null;
+  backends: (IChoice | string)[];
+  defaultBackend?: string;
+  groupVolumeRoot?: string | null;
+  kernels?: IChoice[];
+  /** Choices of the user's group for remote backends, when the server knows them. */
+  instanceTypes?: (IChoice | string)[];
+  images?: (IChoice | string)[];
+  defaults?: { timeout?: number | null; deadline?: number | null };
+}
+
+/** `POST /primehub/api/jobs` body. */
+export interface IJobRequest {
+  path: string;
+  name?: string;
+  parameters?: { [name: string]: ParamValue };
+  kernel?: string;
+  timeout?: number;
+  deadline?: number;
+  backend?: string;
+  instanceType?: string;
+  image?: string;
+}
+
+/** `GET /primehub/api/token`. */
+export interface ITokenInfo {
+  set: boolean;
+  source: 'hub' | 'user' | null;
+  hint: string | null;
+}
+
+/** `POST /primehub/api/token/test`. */
+export interface ITokenTest {
+  ok: boolean;
+  message: string;
+}
+
+/** A job that may still change (pending or running). */
+export function isActive(job: Pick<IJob, 'status'>): boolean {
+  return job.status === 'pending' || job.status === 'running';
+}
+
+/** Normalise a choice given as a name or an object. */
+export function toChoice(choice: IChoice | string): IChoice {
+  return typeof choice === 'string' ? { name: choice } : choice;
+}
+
+/** Backend names offered by the context. */
+export function backendNames(context: Pick<IContext, 'backends'>): string[] {
+  return (context.backends ?? []).map(b => toChoice(b).name);
+}
+
+/** Whether jobs can run remotely (then the dialog offers instance type and image). */
+export function hasRemoteBackend(context: Pick<IContext, 'backends'>): boolean {
+  return backendNames(context).includes('kubernetes');
+}
+
+/** The group name of the context, whichever shape the server sends. */
+export function groupName(context: Pick<IContext, 'group'>): string | null {
+  const group = context.group;
+  if (!group) {
+    return null;
+  }
+  return typeof group === 'string' ? group : group.name ?? null;
+}
+
+/**
+ * "Cell 3: ZeroDivisionError: division by zero" — what a failed job shows at a glance.
+ * Cells are numbered from 1 for people.
+ */
+export function describeError(job: Pick<IJob, 'error' | 'reason'>): string {
+  const error = job.error;
+  if (!error) {
+    return job.reason ?? '';
+  }
+  const what = [error.ename, error.evalue].filter(Boolean).join(': ');
+  if (error.cellIndex === null || error.cellIndex === undefined) {
+    return what || job.reason || '';
+  }
+  return `Cell ${error.cellIndex + 1}: ${what}`;
+}
+
+/** Jobs matching a status filter ('' = all), newest first. */
+export function filterJobs(jobs: IJob[], status: JobStatus | ''): IJob[] {
+  return jobs
+    .filter(job => !status || job.status === status)
+    .sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt));
+}
+
+/**
+ * Jobs that were active in `before` and are final in `after`: the ones to notify about.
+ */
+export function newlyFinished(before: IJob[], after: IJob[]): IJob[] {
+  const wasActive = new Set(before.filter(isActive).map(job => job.id));
+  return after.filter(job => wasActive.has(job.id) && !isActive(job));
+}
+
+/** The default job name for a notebook path: its file name without `.ipynb`. */
+export function defaultJobName(path: string): string {
+  const base = path.split('/').pop() ?? path;
+  return base.replace(/\.ipynb$/i, '');
+}
+
+/** Validate a job name; returns the problem or null. */
+export function checkJobName(name: string): string | null {
+  if (!name.trim()) {
+    return 'The job name cannot be empty.';
+  }
+  if (name.trim().length > 200) {
+    return 'The job name must be at most 200 characters.';
+  }
+  return null;
+}

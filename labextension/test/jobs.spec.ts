@@ -1,0 +1,80 @@
+import {
+  checkJobName,
+  defaultJobName,
+  describeError,
+  filterJobs,
+  groupName,
+  hasRemoteBackend,
+  IJob,
+  isActive,
+  newlyFinished
+} from '../src/core/jobs';
+
+function job(id: string, status: IJob['status'], createdAt: string): IJob {
+  return {
+    id,
+    name: id,
+    path: `${id}.ipynb`,
+    status,
+    progress: { done: 0, total: 0 },
+    parameters: {},
+    createdAt,
+    startedAt: null,
+    finishedAt: null,
+    outputPath: null,
+    error: null,
+    backend: 'local'
+  };
+}
+
+describe('job helpers', () => {
+  it('knows which jobs are active', () => {
+    expect(isActive({ status: 'pending' })).toBe(true);
+    expect(isActive({ status: 'running' })).toBe(true);
+    expect(isActive({ status: 'failed' })).toBe(false);
+  });
+
+  it('describes the failing cell from 1', () => {
+    expect(
+      describeError({
+        error: { cellIndex: 2, ename: 'ZeroDivisionError', evalue: 'division by zero' }
+      })
+    ).toBe('Cell 3: ZeroDivisionError: division by zero');
+    expect(describeError({ error: null, reason: 'Cancelled by user' })).toBe(
+      'Cancelled by user'
+    );
+    expect(
+      describeError({ error: { cellIndex: null, ename: 'Timeout', evalue: '' } })
+    ).toBe('Timeout');
+  });
+
+  it('filters by status, newest first', () => {
+    const jobs = [
+      job('a', 'succeeded', '2026-01-01T00:00:00Z'),
+      job('b', 'failed', '2026-01-02T00:00:00Z'),
+      job('c', 'succeeded', '2026-01-03T00:00:00Z')
+    ];
+    expect(filterJobs(jobs, '').map(j => j.id)).toEqual(['c', 'b', 'a']);
+    expect(filterJobs(jobs, 'succeeded').map(j => j.id)).toEqual(['c', 'a']);
+  });
+
+  it('finds jobs that just finished', () => {
+    const before = [job('a', 'running', 'x'), job('b', 'succeeded', 'x'), job('c', 'pending', 'x')];
+    const after = [job('a', 'failed', 'x'), job('b', 'succeeded', 'x'), job('c', 'running', 'x')];
+    expect(newlyFinished(before, after).map(j => j.id)).toEqual(['a']);
+  });
+
+  it('names jobs after the notebook and requires a name', () => {
+    expect(defaultJobName('project/g1/train model.ipynb')).toBe('train model');
+    expect(checkJobName('  ')).toBe('The job name cannot be empty.');
+    expect(checkJobName('ok')).toBeNull();
+  });
+
+  it('reads backends and group in either shape', () => {
+    expect(hasRemoteBackend({ backends: [{ name: 'local' }] })).toBe(false);
+    expect(hasRemoteBackend({ backends: ['local', 'kubernetes'] })).toBe(true);
+    expect(groupName({ group: { name: 'phusers', id: '1' } })).toBe('phusers');
+    expect(groupName({ group: 'g' })).toBe('g');
+    expect(groupName({ group: null })).toBeNull();
+  });
+});
