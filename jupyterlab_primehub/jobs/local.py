@@ -69,7 +69,7 @@ class LocalJobRunner(JobBackend):
         self._starting: set[str] = set()
         self._task: asyncio.Task | None = None
         self._wakeup = asyncio.Event()
-        self._last_retention = 0.0
+        self._last_retention = float("-inf")  # first check on the first tick
 
     # -- JobBackend -----------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:

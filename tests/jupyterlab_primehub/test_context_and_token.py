@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 
 import pytest
@@ -67,3 +68,17 @@ async def test_bad_tokens_are_refused(api, body):
     code, reply = await api.call("PUT", "token", body=body)
     assert code == 400
     assert "'token'" in reply["message"] or "JSON object" in reply["message"]
+
+
+async def test_hub_token_is_reported_as_the_source(api, monkeypatch):
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-token-value-wxyz")
+    # A hub API nobody listens on: the test endpoint says so instead of failing with a 500.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("JUPYTERHUB_API_URL", f"http://127.0.0.1:{port}/hub/api")
+    code, info = await api.call("GET", "token")
+    assert info == {"set": True, "source": "hub", "hint": "…wxyz"}
+    code, result = await api.call("POST", "token", "test")
+    assert code == 200 and result["ok"] is False
+    assert "Cannot reach the hub API" in result["message"]

@@ -139,6 +139,10 @@ async def test_cancel_running_job_kills_kernel_and_keeps_partial_output(
         if current["progress"]["done"] >= 1:
             break
         await asyncio.sleep(0.2)
+    # Cell output reaches the log while the job is still running.
+    code, log = await api.call("GET", "jobs", job["id"], "log")
+    assert code == 200 and "first cell done" in log
+    assert (await api.job(job["id"]))["status"] == "running"
     status = read_status(status_file)
     kernel = (status["kernelPid"], status["kernelPidStart"])
     executor = (status["pid"], status["pidStart"])
