@@ -308,6 +308,10 @@ class PodRunner:
 
     async def _setup(self) -> None:
         self._lookups, pvc_paths = await self._fetch(self.pod)
+        # Env and commands are checked before anything starts: a missing configMap/secret key
+        # keeps the pod Pending (CreateContainerConfigError) until it appears, as with kubelet.
+        for c in self.inits + self.containers:
+            podspec.command_line(c.spec, self._container_env(c))
         await asyncio.to_thread(self._prepare_dirs_and_volumes, pvc_paths)
         if not self.netns:
             self.netns = await asyncio.to_thread(

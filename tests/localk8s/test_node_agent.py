@@ -1,0 +1,197 @@
+"""Kubelet behaviours of the node agent the hub and jobs rely on."""
+
+from __future__ import annotations
+
+import subprocess
+
+from localk8s.testing import Cluster, wait_for
+
+
+def _pod(name: str, script: str, **spec: object) -> dict:
+    container = {"name": "main", "image": "none", "command": ["sh", "-c", script]}
+    container.update(spec.pop("container", {}))  # type: ignore[arg-type]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [container], **spec},
+    }
+
+
+def test_on_failure_restarts_until_success(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    script = "if [ -f /state/tried ]; then echo second; exit 0; fi; touch /state/tried; exit 1"
+    k8s_cluster.apply(
+        _pod(
+            "retry",
+            script,
+            restartPolicy="OnFailure",
+            volumes=[{"name": "state", "emptyDir": {}}],
+            container={"volumeMounts": [{"name": "state", "mountPath": "/state"}]},
+        ),
+        k8s_namespace,
+    )
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace,
+        "retry",
+        lambda p: p["status"].get("phase") == "Succeeded",
+        what="phase Succeeded",
+    )
+    status = pod["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 1
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert k8s_cluster.kubectl("logs", "retry", "-n", k8s_namespace).stdout.strip() == "second"
+
+
+def test_active_deadline_fails_the_pod(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    k8s_cluster.apply(
+        _pod("slow", "exec sleep 600", restartPolicy="Never", activeDeadlineSeconds=2),
+        k8s_namespace,
+    )
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace, "slow", lambda p: p["status"].get("phase") == "Failed", what="phase Failed"
+    )
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+
+
+def test_config_volumes_env_from_and_working_dir(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    ns = k8s_namespace
+    k8s_cluster.kubectl("create", "configmap", "settings", "--from-literal=mode=fast", "-n", ns)
+    k8s_cluster.kubectl(
+        "create", "secret", "generic", "creds", "--from-literal=token=s3cret", "-n", ns
+    )
+    script = (
+        "pwd; cat /etc/app/mode; echo; cat /secrets/token; echo; echo $mode; echo $HOME; "
+        "touch /etc/app/x 2>/dev/null && echo writable || echo read-only"
+    )
+    k8s_cluster.apply(
+        _pod(
+            "configured",
+            script,
+            restartPolicy="Never",
+            volumes=[
+                {"name": "cfg", "configMap": {"name": "settings"}},
+                {"name": "sec", "secret": {"secretName": "creds"}},
+                {"name": "work", "emptyDir": {}},
+            ],
+            container={
+                "workingDir": "/home/jovyan",
+                "env": [{"name": "HOME", "value": "/home/jovyan"}],
+                "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": ""}],
+                "volumeMounts": [
+                    {"name": "cfg", "mountPath": "/etc/app", "readOnly": True},
+                    {"name": "sec", "mountPath": "/secrets", "readOnly": True},
+                    {"name": "work", "mountPath": "/home/jovyan"},
+                ],
+            },
+        ),
+        ns,
+    )
+    k8s_cluster.wait_pod(
+        ns, "configured", lambda p: p["status"].get("phase") == "Succeeded", what="phase Succeeded"
+    )
+    out = k8s_cluster.kubectl("logs", "configured", "-n", ns).stdout.splitlines()
+    assert out == ["/home/jovyan", "fast", "s3cret", "fast", "/home/jovyan", "read-only"]
+
+
+def test_missing_configmap_keeps_pod_pending_with_event(
+    k8s_cluster: Cluster, k8s_namespace: str
+) -> None:
+    k8s_cluster.apply(
+        _pod("needs-cm", "true", container={"envFrom": [{"configMapRef": {"name": "absent"}}]}),
+        k8s_namespace,
+    )
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace,
+        "needs-cm",
+        lambda p: (
+            (p["status"].get("containerStatuses") or [{}])[0]
+            .get("state", {})
+            .get("waiting", {})
+            .get("reason")
+            == "CreateContainerConfigError"
+        ),
+        what="CreateContainerConfigError",
+    )
+    assert pod["status"]["phase"] == "Pending"
+    events = wait_for(
+        lambda: [
+            e for e in k8s_cluster.events_for(k8s_namespace, "needs-cm") if e["reason"] == "Failed"
+        ],
+        what="Failed event",
+    )
+    assert 'configmap "absent" not found' in events[0]["message"]
+    # Creating the configmap lets the pod start.
+    k8s_cluster.kubectl("create", "configmap", "absent", "--from-literal=a=b", "-n", k8s_namespace)
+    k8s_cluster.wait_pod(
+        k8s_namespace,
+        "needs-cm",
+        lambda p: p["status"].get("phase") in ("Running", "Succeeded"),
+        what="start after the configmap exists",
+    )
+
+
+def test_logs_follow_streams_until_exit(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    k8s_cluster.apply(
+        _pod("ticker", "for i in 1 2 3; do echo tick $i; sleep 1; done", restartPolicy="Never"),
+        k8s_namespace,
+    )
+    k8s_cluster.wait_pod(
+        k8s_namespace,
+        "ticker",
+        lambda p: p["status"].get("phase") in ("Running", "Succeeded"),
+        what="start",
+    )
+    proc = subprocess.run(
+        [
+            k8s_cluster.kubectl_path,
+            f"--kubeconfig={k8s_cluster.kubeconfig}",
+            "logs",
+            "-f",
+            "ticker",
+            "-n",
+            k8s_namespace,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["tick 1", "tick 2", "tick 3"]
+
+
+def test_readiness_probe_gates_ready(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    # Ready only once the file served on the probe path exists (created after a delay).
+    script = (
+        "mkdir -p /srv/www; (sleep 2; touch /srv/www/ok) & exec python -m http.server 8000 "
+        "--directory /srv/www"
+    )
+    k8s_cluster.apply(
+        _pod(
+            "probed",
+            script,
+            volumes=[{"name": "www", "emptyDir": {}}],
+            container={
+                "volumeMounts": [{"name": "www", "mountPath": "/srv/www"}],
+                "ports": [{"name": "web", "containerPort": 8000}],
+                "readinessProbe": {"httpGet": {"path": "/ok", "port": "web"}, "periodSeconds": 1},
+            },
+        ),
+        k8s_namespace,
+    )
+    seen_unready = k8s_cluster.wait_pod(
+        k8s_namespace,
+        "probed",
+        lambda p: p["status"].get("phase") == "Running",
+        what="phase Running",
+    )
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace,
+        "probed",
+        lambda p: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        ),
+        what="Ready condition",
+    )
+    assert pod["status"]["containerStatuses"][0]["ready"] is True
+    assert seen_unready["status"]["phase"] == "Running"
