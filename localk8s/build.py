@@ -1,4 +1,4 @@
-"""Build and cache the Kubernetes control plane binaries from Debian's ``kubernetes`` source package.
+"""Build and cache the control plane binaries from Debian's ``kubernetes`` source package.
 
 The binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) are built once per
 version into a temporary directory and then moved atomically into the cache
@@ -29,7 +29,7 @@ class BuildError(RuntimeError):
 
 
 def cache_root() -> Path:
-    """Where built binaries are cached (outside the repository), overridable by ``LOCALK8S_CACHE``."""
+    """Where built binaries are cached (outside the repo); ``LOCALK8S_CACHE`` overrides it."""
     env = os.environ.get("LOCALK8S_CACHE")
     if env:
         return Path(env)

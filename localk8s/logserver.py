@@ -48,12 +48,13 @@ class LogServer:
         q = request.query
         previous = q.get("previous") in ("true", "1")
         path: Path = runner.log_path(cname, previous=previous)
-        if not path.exists():
+        data = await asyncio.to_thread(_read_from, path, 0)
+        if data is None:
             if previous:
                 raise web.HTTPBadRequest(text=f"previous terminated container {cname} not found")
-            return web.Response(text="")
+            data = b""
         limit = int(q["limitBytes"]) if q.get("limitBytes", "").isdigit() else None
-        data = await asyncio.to_thread(path.read_bytes)
+        offset = len(data)
         if q.get("tailLines", "").lstrip("-").isdigit():
             data = tail_bytes(data, int(q["tailLines"]))
         if limit is not None:
@@ -65,30 +66,34 @@ class LogServer:
         await resp.prepare(request)
         await resp.write(data)
         sent = len(data)
-        offset = path.stat().st_size
+        # Like kubelet: the stream ends when the followed container instance terminates.
         while limit is None or sent < limit:
-            size = path.stat().st_size if path.exists() else 0
-            if size > offset:
-                with open(path, "rb") as fh:
-                    fh.seek(offset)
-                    chunk = fh.read(size - offset)
-                offset = size
-                if limit is not None:
-                    chunk = chunk[: limit - sent]
+            ended = (not container.running and container.exit_code is not None) or (
+                runner.stopping or runner.finished.is_set()
+            )
+            chunk = await asyncio.to_thread(_read_from, path, offset) or b""
+            offset += len(chunk)
+            if limit is not None:
+                chunk = chunk[: limit - sent]
+            if chunk:
                 await resp.write(chunk)
                 sent += len(chunk)
-                continue
-            if not container.running and (runner.finished.is_set() or runner.stopping):
+            elif ended:
                 break
-            if (
-                not container.running
-                and container.exit_code is not None
-                and (runner.restart_policy == "Never")
-            ):
-                break
-            await asyncio.sleep(0.2)
+            else:
+                await asyncio.sleep(0.2)
         await resp.write_eof()
         return resp
+
+
+def _read_from(path: Path, offset: int) -> bytes | None:
+    """Bytes of ``path`` from ``offset`` on (None if the file does not exist)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read()
+    except FileNotFoundError:
+        return None
 
 
 def server_ssl(cert: Path, key: Path, ca: Path) -> ssl.SSLContext:

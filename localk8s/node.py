@@ -489,8 +489,8 @@ class NodeAgent:
                     }
                 },
             )
-        except Exception:
-            pass
+        except Exception as exc:
+            log.warning("could not mark the node not ready: %s", exc)
 
     def _find(self, namespace: str, name: str) -> PodRunner | None:
         for r in self.runners.values():

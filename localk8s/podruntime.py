@@ -236,10 +236,8 @@ class PodRunner:
         await asyncio.gather(*(self._kill(c, grace) for c in running))
         if self._main is not None:
             self._main.cancel()
-            try:
-                await self._main
-            except (asyncio.CancelledError, Exception):
-                pass
+            # The pod task ends by cancellation here; its own errors were already reported.
+            await asyncio.gather(self._main, return_exceptions=True)
         for c in self.inits + self.containers:
             for t in c.tasks:
                 t.cancel()
@@ -443,8 +441,7 @@ class PodRunner:
             workdir=workdir,
         )
         logfile = self.log_path(c.name)
-        if logfile.exists() and c.restart_count:
-            os.replace(logfile, self.log_path(c.name, previous=True))
+        fd = await asyncio.to_thread(self._open_log, logfile, c.restart_count > 0)
         await self._event(
             self.pod,
             "Normal",
@@ -452,7 +449,6 @@ class PodRunner:
             f'Container image "{c.spec.get("image", "")}" already present on machine',
             c.name,
         )
-        fd = os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             c.proc = await asyncio.create_subprocess_exec(
                 "ip",
@@ -471,7 +467,6 @@ class PodRunner:
             )
         finally:
             os.close(fd)
-        (self.dir / f"{c.name}.pid").write_text(str(c.proc.pid))
         c.started_at = now_iso()
         c.exit_code = None
         c.finished_at = None
@@ -492,6 +487,12 @@ class PodRunner:
             self.phase = "Running"
             c.tasks = [asyncio.create_task(self._probes(c))]
         self._changed()
+
+    def _open_log(self, logfile: Path, restarted: bool) -> int:
+        """Open the container's log for appending (the last run's log becomes the previous)."""
+        if restarted and logfile.exists():
+            os.replace(logfile, logfile.with_name(logfile.stem + ".previous.log"))
+        return os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     async def _wait_exit(self, c: Container) -> int:
         assert c.proc is not None
@@ -598,7 +599,7 @@ class PodRunner:
         await asyncio.gather(*(self._kill(c, 10) for c in self.inits + self.containers))
         self.phase = "Failed"
         self.reason = "DeadlineExceeded"
-        self.message = f"Pod was active on the node longer than the specified deadline"
+        self.message = "Pod was active on the node longer than the specified deadline"
         self._changed()
 
     def _started_epoch(self) -> float:

@@ -80,7 +80,7 @@ def quantity(value: str | int | float) -> float:
 
 
 def resource_ref(container: Mapping[str, Any], ref: Mapping[str, Any], node_alloc: Mapping) -> str:
-    """Value of a ``resourceFieldRef`` (limits fall back to the node's allocatable, like kubelet)."""
+    """Value of a ``resourceFieldRef`` (limits default to the node's allocatable, as kubelet)."""
     res = ref.get("resource", "")
     kind, _, name = res.partition(".")
     resources = container.get("resources") or {}

@@ -92,3 +92,8 @@ def terminate_group(pid: int, timeout: float) -> None:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    # If the caller started it (e.g. a test session's fixture), reap it so no zombie remains.
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -32,7 +32,7 @@ def _parse_labels(text: str) -> dict[str, str]:
 
 @dataclass
 class Settings:
-    """Everything that identifies one local cluster. Only one can run per machine (ports, bridge)."""
+    """Everything that identifies one local cluster (one per machine: ports, bridge)."""
 
     state_dir: Path = field(default_factory=default_state_dir)
     etcd_client_port: int = 12379
@@ -70,7 +70,7 @@ class Settings:
 
     @property
     def bridge_ip(self) -> str:
-        """Host address on the pod bridge (first address of the pod CIDR); pods reach the host here."""
+        """Host address on the pod bridge (first of the pod CIDR); pods reach the host here."""
         return str(next(ipaddress.ip_network(self.pod_cidr).hosts()))
 
     @property

@@ -1,4 +1,4 @@
-"""Real JupyterHub + plain KubeSpawner on the local cluster: spawn, reach through the proxy, stop."""
+"""Real JupyterHub + plain KubeSpawner on the local cluster: spawn, use via the proxy, stop."""
 
 from __future__ import annotations
 
