@@ -9,7 +9,7 @@ from pathlib import Path
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Float, Int, Unicode, default
+from traitlets import Float, Int, TraitError, Unicode, default, validate
 
 from .api_token import TokenStore
 from .context import ServerContext
@@ -70,6 +70,23 @@ class PrimeHubApp(ExtensionApp):
         {stem} (source notebook name without .ipynb), {name} (job name), {id}, {timestamp}
         (UTC, YYYYmmddHHMMSS).""",
     )
+
+    @validate("output_template")
+    def _check_output_template(self, proposal: dict) -> str:
+        template = proposal["value"]
+        try:
+            sample = template.format(stem="nb", name="job", id="0" * 12, timestamp="0" * 14)
+        except (KeyError, IndexError, ValueError) as e:
+            raise TraitError(
+                f"output_template {template!r}: unknown or malformed field {e}; "
+                "use {stem}, {name}, {id}, {timestamp}"
+            ) from None
+        if "/" in sample or not sample.endswith(".ipynb"):
+            raise TraitError(
+                f"output_template {template!r} must give a plain file name ending in .ipynb"
+            )
+        return template
+
     poll_interval = Float(
         1.0,
         config=True,

@@ -64,6 +64,14 @@ class StreamingClient(NotebookClient):
     """NotebookClient that copies stream and error output to the job log while cells run."""
 
     job_log: JobLog | None = None
+    # Called right after nbclient installs its own SIGTERM/SIGINT handlers (which would only
+    # shut the kernel down) and before the kernel starts: puts the executor's handlers back.
+    before_kernel_start: Any = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        if self.before_kernel_start is not None:
+            self.before_kernel_start()
+        await super().async_start_new_kernel(**kwargs)
 
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         if self.job_log is not None:
@@ -204,6 +212,7 @@ class Executor:
             resources={"metadata": {"path": str(self.args.cwd)}},
         )
         client.job_log = self.log
+        client.before_kernel_start = self.install_signal_handlers
         self.client = client
         self.log.event(f"Starting kernel {kernel} in {self.args.cwd}")
         async with client.async_setup_kernel():
@@ -317,6 +326,11 @@ class Executor:
     def kill_kernel(self) -> None:
         """Belt and braces: the kernel has its own session, so make sure it is gone."""
         pid, start = self.status.get("kernelPid"), self.status.get("kernelPidStart")
+        if not pid and self.client is not None:
+            # Stopped while the kernel was starting: its PID was not recorded yet.
+            process = getattr(getattr(self.client.km, "provisioner", None), "process", None)
+            if process is not None:
+                pid, start = process.pid, process_start_time(process.pid)
         if pid and start is not None and process_start_time(pid) == start:
             try:
                 os.killpg(pid, signal.SIGKILL)

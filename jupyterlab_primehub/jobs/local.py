@@ -245,10 +245,9 @@ class LocalJobRunner(JobBackend):
             return
         self._children.pop(job.id, None)
         self._kill_kernel(status)
-        if job.cancel_requested:
-            self._finalize(job, JobStatus.CANCELLED, None, "Cancelled by user", status)
-            return
         state = status.get("state")
+        # The executor's own final word wins: a job that ended just before a cancel took
+        # effect keeps its true result.
         if state in ("succeeded", "failed", "cancelled"):
             self._finalize(
                 job,
@@ -257,6 +256,9 @@ class LocalJobRunner(JobBackend):
                 status.get("reason"),
                 status,
             )
+            return
+        if job.cancel_requested:  # killed after ignoring SIGTERM
+            self._finalize(job, JobStatus.CANCELLED, None, "Cancelled by user", status)
             return
         why = f" (exit code {exit_code})" if exit_code is not None else ""
         self._finalize(

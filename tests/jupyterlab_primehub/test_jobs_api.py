@@ -233,3 +233,18 @@ async def test_parameters_for_a_kernel_without_translator(api, jp_root_dir, note
     code, body = await api.call("POST", "jobs", body={"path": "echo.ipynb", "parameters": {"a": 1}})
     assert code == 400
     assert "kernel language 'echo'" in body["message"] and "python" in body["message"]
+
+
+@pytest.mark.parametrize("primehub_config", [{"max_concurrent_jobs": 1}], indirect=True)
+async def test_cancel_pending_job_never_starts(api, jp_root_dir, notebook):
+    notebook(jp_root_dir / "long.ipynb", "import time\ntime.sleep(300)")
+    running = await api.submit(path="long.ipynb")
+    queued = await api.submit(path="long.ipynb")
+    await api.wait(running["id"], "running")
+    assert (await api.job(queued["id"]))["status"] == "pending"
+    code, job = await api.call("POST", "jobs", queued["id"], "cancel")
+    assert code == 200 and job["status"] == "cancelled" and job["startedAt"] is None
+    await api.call("POST", "jobs", running["id"], "cancel")
+    assert (await api.wait(running["id"]))["status"] == "cancelled"
+    assert (await api.job(queued["id"]))["startedAt"] is None
+    assert not (jp_root_dir / queued["outputPath"]).exists()
