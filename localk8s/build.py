@@ -8,6 +8,7 @@ half-filled cache and later runs (fresh clones, CI on the same machine) reuse th
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -141,6 +142,17 @@ def build(version: str = K8S_VERSION, force: bool = False) -> Path:
     if is_built(version) and not force:
         _say(f"using cached binaries in {bin_dir(version)}")
         return bin_dir(version)
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / f"k8s-{version}.lock", "w") as lock:
+        # Two builds at once (make demo and make test) would fight over the same source tree.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_built(version) and not force:
+            _say(f"using cached binaries in {bin_dir(version)} (built by another process)")
+            return bin_dir(version)
+        return _build_locked(version)
+
+
+def _build_locked(version: str) -> Path:
     for tool in ("go", "make", "rsync", "apt-get", "dpkg-source"):
         if shutil.which(tool) is None:
             raise BuildError(

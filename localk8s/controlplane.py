@@ -164,7 +164,13 @@ def up(settings: Settings, timeout: float = 180) -> dict[str, Any]:
         _check_pod_cidr(settings)
         build.build()
         settings.save()
-        _start(settings, procs, timeout)
+        try:
+            _start(settings, procs, timeout)
+        except BaseException:
+            # Ctrl-C or a failed start: leave nothing half-running behind.
+            _say("start-up failed or interrupted: stopping what was started")
+            _stop_all(settings, procs)
+            raise
         _say(f"cluster ready: kubeconfig {settings.kubeconfig}")
         return status(settings)
 
@@ -286,17 +292,20 @@ def _http_ok(url: str) -> bool:
 def down(settings: Settings) -> None:
     """Stop everything this state dir started; remove leftover pod namespaces and the bridge."""
     with _locked(settings.state_dir):
-        procs = ProcessTable(settings.state_dir)
-        for name in reversed(COMPONENTS):
-            if procs.alive(name):
-                _say(f"stopping {name}")
-            procs.stop(name, timeout=40 if name == "node-agent" else 15)
-        # The agent cleans up after itself; this catches an agent that was killed.
-        from localk8s import podruntime
-
-        podruntime.cleanup_leftovers(settings)
-        network.teardown(settings)
+        _stop_all(settings, ProcessTable(settings.state_dir))
         _say("cluster stopped")
+
+
+def _stop_all(settings: Settings, procs: ProcessTable) -> None:
+    for name in reversed(COMPONENTS):
+        if procs.alive(name):
+            _say(f"stopping {name}")
+        procs.stop(name, timeout=40 if name == "node-agent" else 15)
+    # The agent cleans up after itself; this catches an agent that was killed.
+    from localk8s import podruntime
+
+    podruntime.cleanup_leftovers(settings)
+    network.teardown(settings)
 
 
 def status(settings: Settings) -> dict[str, Any]:

@@ -87,6 +87,7 @@ class Container:
     started_probe_ok: bool = True
     last_state: dict[str, Any] | None = None
     tasks: list[asyncio.Task] = field(default_factory=list)
+    sandbox: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -154,6 +155,11 @@ class PodRunner:
         self.name: str = pod["metadata"]["name"]
         self.dir = pods_root(settings) / self.uid
         self.netns: str | None = None
+        # hostNetwork pods share the host's network (pod IP = node IP), like on a real node.
+        self.host_network = bool(pod["spec"].get("hostNetwork"))
+        if self.host_network:
+            self.ip = "127.0.0.1"
+        self.net_ready = False
         self._fetch = fetch
         self._on_change = on_change
         self._event = event
@@ -210,8 +216,8 @@ class PodRunner:
         status: dict[str, Any] = {
             "phase": self.phase,
             "hostIP": "127.0.0.1",
-            "podIP": self.ip if self.netns else None,
-            "podIPs": [{"ip": self.ip}] if self.netns else None,
+            "podIP": self.ip if self.net_ready else None,
+            "podIPs": [{"ip": self.ip}] if self.net_ready else None,
             "startTime": self.start_time,
             "conditions": [
                 cond("Initialized", self.initialized, "ContainersNotInitialized"),
@@ -311,10 +317,11 @@ class PodRunner:
         for c in self.inits + self.containers:
             podspec.command_line(c.spec, self._container_env(c))
         await asyncio.to_thread(self._prepare_dirs_and_volumes, pvc_paths)
-        if not self.netns:
+        if not self.net_ready and not self.host_network:
             self.netns = await asyncio.to_thread(
                 network.create_pod_netns, self.settings, self.uid, self.ip
             )
+        self.net_ready = True
         for c in self.inits + self.containers:
             c.message = None
             c.waiting_reason = (
@@ -449,12 +456,10 @@ class PodRunner:
             f'Container image "{c.spec.get("image", "")}" already present on machine',
             c.name,
         )
+        c.sandbox = sandbox
         try:
             c.proc = await asyncio.create_subprocess_exec(
-                "ip",
-                "netns",
-                "exec",
-                self.netns or "",
+                *self._in_pod_network(),
                 "bwrap",
                 *sandbox,
                 "--",
@@ -493,6 +498,10 @@ class PodRunner:
         if restarted and logfile.exists():
             os.replace(logfile, logfile.with_name(logfile.stem + ".previous.log"))
         return os.open(logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def _in_pod_network(self) -> list[str]:
+        """Command prefix that enters the pod's network namespace (none for hostNetwork)."""
+        return ["ip", "netns", "exec", self.netns] if self.netns else []
 
     async def _wait_exit(self, c: Container) -> int:
         assert c.proc is not None
@@ -725,10 +734,10 @@ class PodRunner:
                 cmd = probe["exec"]["command"]
                 env = self._container_env(c)
                 proc = await asyncio.create_subprocess_exec(
-                    "ip",
-                    "netns",
-                    "exec",
-                    self.netns or "",
+                    *self._in_pod_network(),
+                    "bwrap",
+                    *c.sandbox,
+                    "--",
                     *cmd,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

@@ -195,3 +195,33 @@ def test_readiness_probe_gates_ready(k8s_cluster: Cluster, k8s_namespace: str) -
     )
     assert pod["status"]["containerStatuses"][0]["ready"] is True
     assert seen_unready["status"]["phase"] == "Running"
+
+
+def test_exec_probe_and_host_network(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    # The exec probe runs inside the container's view (its volume is visible to the probe).
+    k8s_cluster.apply(
+        _pod(
+            "execprobe",
+            "sleep 1; touch /state/ready; exec sleep 600",
+            hostNetwork=True,
+            volumes=[{"name": "state", "emptyDir": {}}],
+            container={
+                "volumeMounts": [{"name": "state", "mountPath": "/state"}],
+                "readinessProbe": {
+                    "exec": {"command": ["test", "-f", "/state/ready"]},
+                    "periodSeconds": 1,
+                },
+            },
+        ),
+        k8s_namespace,
+    )
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace,
+        "execprobe",
+        lambda p: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        ),
+        what="Ready via exec probe",
+    )
+    assert pod["status"]["podIP"] == pod["status"]["hostIP"]
