@@ -31,7 +31,9 @@ state_dir.mkdir(parents=True, exist_ok=True)
 
 # ---- cluster ---------------------------------------------------------------------------
 in_cluster = bool(env("KUBERNETES_SERVICE_HOST"))
-local = not in_cluster and not env("KUBECONFIG")
+kubeconfig = env("KUBECONFIG")
+# A KUBECONFIG written by localk8s (next to its settings.json) still means the local cluster.
+local = not in_cluster and (not kubeconfig or (Path(kubeconfig).parent / "settings.json").exists())
 if local:
     # The local cluster: kubeconfig and the bridge address from localk8s itself.
     out = subprocess.run(
@@ -50,7 +52,7 @@ if local:
             "The local Kubernetes cluster is not running: start it with "
             "`python -m localk8s up` (or `make demo`), or set KUBECONFIG for another cluster."
         )
-    os.environ["KUBECONFIG"] = status["kubeconfig"]
+    os.environ["KUBECONFIG"] = kubeconfig or status["kubeconfig"]
     bridge_ip = status["bridge_ip"]
     # Pods live behind the bridge: the hub listens there and tells pods that address.
     c.JupyterHub.hub_ip = bridge_ip
@@ -65,7 +67,8 @@ if local:
 else:
     c.JupyterHub.hub_ip = "0.0.0.0"
 
-c.JupyterHub.bind_url = f"http://127.0.0.1:{int(env('PRIMEHUB_PROXY_PORT') or 8000)}"
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = int(env("PRIMEHUB_PROXY_PORT") or 8000)
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{int(env('PRIMEHUB_PROXY_API_PORT') or 8001)}"
 c.JupyterHub.hub_port = int(env("PRIMEHUB_HUB_PORT") or 8081)
 c.JupyterHub.db_url = f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"

@@ -406,6 +406,14 @@ class PrimeHubSpawner(KubeSpawner):
         container.volume_mounts = list(container.volume_mounts or []) + [
             dict(m) for m in plan.volume_mounts
         ]
+        # Same quantities as the plan (KubeSpawner would write memory in bytes).
+        wanted = plan.resources_manifest()
+        if container.resources is not None:
+            container.resources.limits = {**(container.resources.limits or {}), **wanted["limits"]}
+            container.resources.requests = {
+                **(container.resources.requests or {}),
+                **wanted["requests"],
+            }
         pod.spec.automount_service_account_token = False
         return pod
 
