@@ -87,6 +87,18 @@ class PrimeHubApp(ExtensionApp):
             )
         return template
 
+    @validate("max_concurrent_jobs")
+    def _check_concurrency(self, proposal: dict) -> int:
+        if proposal["value"] < 1:
+            raise TraitError("max_concurrent_jobs must be at least 1")
+        return proposal["value"]
+
+    @validate("poll_interval", "cancel_grace_period")
+    def _check_positive(self, proposal: dict) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError(f"{proposal['trait'].name} must be a positive number of seconds")
+        return proposal["value"]
+
     poll_interval = Float(
         1.0,
         config=True,

@@ -120,10 +120,23 @@ class Executor:
             return
         out = Path(self.args.output)
         tmp = out.with_name(f".{out.name}.partial")
-        nbformat.write(self.nb, str(tmp))
-        os.replace(tmp, out)
+        try:
+            nbformat.write(self.nb, str(tmp))
+            os.replace(tmp, out)
+        except OSError as e:
+            # e.g. the folder was deleted or is read-only: keep running, fail at the end.
+            if self.output_error is None:
+                self.log.event(f"Cannot write the output notebook {out}: {e.strerror or e}")
+            self.output_error = f"Cannot write the output notebook {out.name}: {e.strerror or e}"
 
-    def finish(self, state: str, error: dict[str, Any] | None, reason: str | None) -> None:
+    output_error: str | None = None
+
+    def finish(self, state: str, error: dict[str, Any] | None, reason: str | None) -> str:
+        """Record the final state (returned: a write failure turns success into failure)."""
+        if self.nb is not None:
+            self.save_output()  # surfaces a write problem before the final state is chosen
+        if state == "succeeded" and self.output_error:
+            state, reason = "failed", self.output_error
         self.status.update(
             state=state,
             error=error,
@@ -145,6 +158,7 @@ class Executor:
         self.enforce_artifact_limits()
         self.write_status()
         self.log.event(f"Job {state}" + (f": {reason}" if reason else ""))
+        return state
 
     def enforce_artifact_limits(self) -> None:
         if not self.args.artifacts:
@@ -304,8 +318,8 @@ class Executor:
             self.finish("cancelled", None, "Cancelled by user")
             return EXIT_CANCELLED
         if outcome is None:
-            self.finish("succeeded", None, None)
-            return EXIT_SUCCEEDED
+            state = self.finish("succeeded", None, None)
+            return EXIT_SUCCEEDED if state == "succeeded" else EXIT_FAILED
         if isinstance(outcome, CellTimeoutError):
             message = f"Cell timed out after {self.args.timeout:g} s"
             self.add_error_banner(cell)

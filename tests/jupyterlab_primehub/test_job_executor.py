@@ -83,3 +83,26 @@ def test_unknown_kernel_fails_with_reason(tmp_path, notebook):
     assert proc.wait(60) == 1
     final = read_status(tmp_path / "status.json")
     assert final["state"] == "failed" and "No such kernel: no-such-kernel" in final["reason"]
+
+
+def test_unwritable_output_fails_the_job_with_reason(tmp_path, notebook):
+    notebook(tmp_path / "in.ipynb", "print('ran')")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab_primehub.jobs.execute",
+            "--input",
+            str(tmp_path / "in.ipynb"),
+            "--output",
+            str(tmp_path / "gone" / "out.ipynb"),
+            "--status-file",
+            str(tmp_path / "status.json"),
+            "--log-file",
+            str(tmp_path / "job.log"),
+        ]
+    )
+    assert proc.wait(180) == 1
+    final = read_status(tmp_path / "status.json")
+    assert final["state"] == "failed"
+    assert "Cannot write the output notebook out.ipynb" in final["reason"]
