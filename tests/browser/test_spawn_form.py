@@ -1,0 +1,94 @@
+"""The PrimeHub spawn form in a real browser: log in, choose, start, land in JupyterLab.
+
+Runs the reference hub config with the demo catalog on the local cluster (its own namespace).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from localk8s.hubtesting import start_hub
+from localk8s.settings import REPO_ROOT
+from localk8s.testing import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+PASSWORD = "browser-password"
+TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def demo_hub(k8s_cluster, tmp_path_factory):
+    """The demo hub (reference config + demo catalog) in a fresh namespace."""
+    namespace = k8s_cluster.create_namespace("browser")
+    workdir = tmp_path_factory.mktemp("demo-hub")
+    env = {
+        **k8s_cluster.env,
+        "PRIMEHUB_NAMESPACE": namespace,
+        "PRIMEHUB_STATE_DIR": str(workdir),
+        "PRIMEHUB_DEMO_PASSWORD": PASSWORD,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    hub = start_hub(
+        REPO_ROOT / "jupyterhub_config.py", workdir, hub_ip=k8s_cluster.bridge_ip, env=env
+    )
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        k8s_cluster.delete_namespace(namespace)
+
+
+def test_choose_group_gpu_and_image_then_land_in_jupyterlab(browser, demo_hub, screenshot):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(demo_hub.url + "/hub/login")
+        page.fill("#username_input", "bob")
+        page.fill("#password_input", PASSWORD)
+        page.click("#login_submit")
+        page.goto(demo_hub.url + "/hub/spawn")
+        page.wait_for_selector("#primehub-group")
+
+        # bob is in two groups: only the chosen group's choices are shown
+        page.select_option("#primehub-group", "research")
+        assert page.locator('section[data-group="research"]').is_visible()
+        assert not page.locator('section[data-group="phusers"]').is_visible()
+        page.select_option("#primehub-group", "phusers")
+        assert page.locator('section[data-group="phusers"]').is_visible()
+        assert not page.locator('section[data-group="research"]').is_visible()
+
+        section = page.locator('section[data-group="phusers"]')
+        gpu_type = section.locator('input[name="instance_type__phusers"][value="gpu-1"]')
+        cpu_type = section.locator('input[name="instance_type__phusers"][value="cpu-1"]')
+        gpu_image = section.locator('input[name="image__phusers"][value="cuda"]')
+        assert "1 CPU / 2Gi / 1 GPU" in section.inner_text()
+        assert "Universal" in section.inner_text() and "GPU" in section.inner_text()
+
+        gpu_type.check()
+        assert gpu_image.is_enabled()
+        cpu_type.check()  # keyboard users get the same: the radio change event fires
+        assert gpu_image.is_disabled()
+        gpu_type.focus()
+        page.keyboard.press("ArrowUp")  # back to cpu-1 with the keyboard
+        assert cpu_type.is_checked()
+        gpu_type.check()
+        assert gpu_image.is_enabled()
+        gpu_image.check()
+        screenshot(page, "form")
+
+        page.click('#spawn_form button[type="submit"]')
+        page.wait_for_url("**/user/bob/lab**", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".jp-LabShell", timeout=TIMEOUT_MS)
+        screenshot(page, "lab")
+        pod = wait_for(
+            lambda: demo_hub.user("bob")["servers"].get("", {}).get("ready"),
+            60,
+            what="bob's server ready",
+        )
+        assert pod
+    finally:
+        context.close()
+        demo_hub.api("DELETE", "/users/bob/server")
