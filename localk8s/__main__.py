@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                 settings.node_gpu = args.gpu or env.node_gpu
                 settings.node_labels = parse_labels(args.labels) if args.labels else env.node_labels
             info = controlplane.up(settings)
+            # A person asked for the cluster: test sessions must not stop it when they end.
+            (settings.state_dir / "started-by-tests").unlink(missing_ok=True)
             print(json.dumps(info, indent=2))
             return 0
         if args.cmd == "down":

@@ -4,18 +4,21 @@ Enable with ``pytest_plugins = ["localk8s.testing"]`` in a conftest. The fixture
 
 * uses an external cluster when ``PRIMEHUB_TEST_KUBECONFIG`` is set (``PRIMEHUB_TEST_HUB_IP`` then
   names the address pods reach the host at),
-* otherwise reuses a local cluster that is already up (and leaves it running), or starts one for
-  the session and stops it at the end, whatever the tests' outcome.
+* otherwise reuses a local cluster that is already up, or starts one; a cluster started by test
+  sessions is stopped when the last session using it ends, whatever the tests' outcome (a cluster
+  started by ``python -m localk8s up`` keeps running).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from typing import Any
 import pytest
 
 from localk8s import build, controlplane
+from localk8s.processes import start_time
 
 
 class WaitTimeout(AssertionError):
@@ -59,8 +63,16 @@ class Cluster:
     kubectl_path: str
     external: bool = False
     state_dir: Path | None = None
-    #: True when this test session started the local cluster (and will stop it).
+    #: True when this test session started the local cluster.
     started_here: bool = False
+    leases: SessionLeases | None = None
+
+    def used_by_others(self) -> bool:
+        """True if other test sessions use this local cluster right now."""
+        if self.leases is None:
+            return True
+        with self.leases.locked():
+            return bool(self.leases.others())
 
     @property
     def env(self) -> dict[str, str]:
@@ -152,6 +164,52 @@ def _external() -> Cluster | None:
     )
 
 
+class SessionLeases:
+    """Test sessions sharing one local cluster (several engineers or pytest runs at once).
+
+    Each session holds a lease file while it uses the cluster. A cluster started by a test session
+    is stopped by the LAST session that leaves, so one session ending never pulls the cluster from
+    under another. A cluster started by a person (``python -m localk8s up``) is never stopped here.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "test-sessions"
+        self.marker = state_dir / "started-by-tests"
+        self.lock_path = state_dir / ".test-sessions.lock"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Serialise lease changes across processes."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def others(self) -> list[int]:
+        """PIDs of other live sessions (stale leases of dead sessions are removed)."""
+        live = []
+        for lease in self.dir.glob("*.lease"):
+            pid = int(lease.stem)
+            if pid == os.getpid():
+                continue
+            if start_time(pid) is None or start_time(pid) != lease.read_text().strip():
+                lease.unlink(missing_ok=True)
+            else:
+                live.append(pid)
+        return live
+
+    def acquire(self) -> None:
+        """Register this session."""
+        (self.dir / f"{os.getpid()}.lease").write_text(start_time(os.getpid()) or "")
+
+    def release(self) -> None:
+        """Unregister this session."""
+        (self.dir / f"{os.getpid()}.lease").unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def k8s_cluster() -> Iterator[Cluster]:
     """The Kubernetes cluster for the whole test session (see module docstring)."""
@@ -160,10 +218,14 @@ def k8s_cluster() -> Iterator[Cluster]:
         yield external
         return
     settings = controlplane.load_settings()
+    leases = SessionLeases(settings.state_dir)
     started = False
-    if not controlplane.is_up(settings):
-        controlplane.up(settings)
-        started = True
+    with leases.locked():
+        if not controlplane.is_up(settings):
+            controlplane.up(settings)
+            leases.marker.write_text(str(os.getpid()))
+            started = True
+        leases.acquire()
     info = controlplane.status(settings)
     try:
         yield Cluster(
@@ -173,10 +235,14 @@ def k8s_cluster() -> Iterator[Cluster]:
             kubectl_path=info["kubectl"],
             state_dir=settings.state_dir,
             started_here=started,
+            leases=leases,
         )
     finally:
-        if started:
-            controlplane.down(settings)
+        with leases.locked():
+            leases.release()
+            if leases.marker.exists() and not leases.others():
+                controlplane.down(settings)
+                leases.marker.unlink(missing_ok=True)
 
 
 @pytest.fixture

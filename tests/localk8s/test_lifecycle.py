@@ -37,8 +37,8 @@ def _port_open(port: int) -> bool:
 def test_down_up_cycle_leaves_nothing_and_fails_orphaned_pods(
     k8s_cluster: Cluster, k8s_namespace: str
 ) -> None:
-    if k8s_cluster.external or not k8s_cluster.started_here:
-        pytest.skip("restarts the cluster: only when this test session started it")
+    if k8s_cluster.external or not k8s_cluster.started_here or k8s_cluster.used_by_others():
+        pytest.skip("restarts the cluster: only when this test session started it and is alone")
     settings = controlplane.load_settings(k8s_cluster.state_dir)
     marker = f"lifecycle-{secrets.token_hex(4)}"
     k8s_cluster.apply(
@@ -83,6 +83,9 @@ def test_down_up_cycle_leaves_nothing_and_fails_orphaned_pods(
     assert _cli("status").returncode != 0
 
     up = _cli("up")
+    # `up` from the command line hands the cluster to a person; give it back to the test sessions.
+    assert k8s_cluster.leases is not None
+    k8s_cluster.leases.marker.write_text("test_lifecycle")
     assert up.returncode == 0, up.stderr + up.stdout
     # The pod's processes died with the node: it is Failed, never Running with nothing behind it.
     pod = k8s_cluster.wait_pod(
