@@ -178,6 +178,9 @@ class Executor:
         """Papermill-style: a banner at the top linking to a marker before the failing cell."""
         assert self.nb is not None
         count = cell.get("execution_count") if cell is not None else None
+        record = cell.metadata.get("papermill") if cell is not None else None
+        if record is not None:
+            record.update(status="failed", exception=True, end_time=isoformat(utcnow()))
         marker = nbformat.v4.new_markdown_cell(
             f'<span id="papermill-error-cell" {ERROR_STYLE}>'
             "Execution of this job encountered an exception here and stopped:</span>"
@@ -245,7 +248,21 @@ class Executor:
                 done = self.status["progress"]["done"]
                 self.status["currentCell"] = index
                 self.log.event(f"Cell {done + 1}/{total} (cell {index}) started")
+                started = time.monotonic()
+                # Papermill's per-cell record, so tools that read papermill output work here.
+                cell.metadata["papermill"] = {
+                    "status": "running",
+                    "start_time": isoformat(utcnow()),
+                    "end_time": None,
+                    "duration": None,
+                    "exception": False,
+                }
                 await client.async_execute_cell(cell, index)
+                cell.metadata["papermill"].update(
+                    status="completed",
+                    end_time=isoformat(utcnow()),
+                    duration=round(time.monotonic() - started, 3),
+                )
                 self.status["progress"]["done"] = done + 1
                 self.save_output()
                 self.write_status()

@@ -159,6 +159,16 @@ class LocalJobRunner(JobBackend):
 
     async def _launch(self, job: Job) -> None:
         files = self.files(job.id)
+        earlier = read_status(files.status)
+        if earlier and is_alive(earlier.get("pid"), earlier.get("pidStart")):
+            # The server stopped between spawning this executor and recording it: adopt it
+            # instead of running the notebook twice.
+            job.status = JobStatus.RUNNING
+            job.pid, job.pid_start = earlier["pid"], earlier["pidStart"]
+            job.started_at = parse_time(earlier.get("startedAt")) or utcnow()
+            self.store.save(job)
+            self.log.info("PrimeHub job %s: adopted running executor pid %s", job.id, job.pid)
+            return
         try:
             spec = ExecSpec.read(files.spec)
         except (OSError, ValueError, TypeError) as e:

@@ -137,7 +137,8 @@ class JobStore:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.db_path), isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # Default rollback journal, not WAL: home folders are often on network file systems,
+        # where WAL's shared memory does not work; only this server writes the file.
         self.migrate()
 
     @property

@@ -111,6 +111,10 @@ async def test_failing_notebook_records_cell_and_error(api, jp_root_dir, noteboo
     assert out.cells[marker + 1].source == "raise ValueError('broken input')"
     assert out.cells[marker + 1].outputs[0]["ename"] == "ValueError"
     assert out.cells[-1].outputs == []
+    # Papermill's per-cell records: what ran, what failed, what never started.
+    assert out.cells[marker - 1].metadata["papermill"]["status"] == "completed"
+    assert out.cells[marker + 1].metadata["papermill"]["status"] == "failed"
+    assert "papermill" not in out.cells[-1].metadata
 
 
 async def test_cell_timeout_and_job_deadline_fail_with_the_reason(api, jp_root_dir, notebook):
