@@ -139,8 +139,15 @@ def test_two_containers_share_localhost_pvc_and_emptydir(
     assert k8s_cluster.pod_gone(ns, "duo")
     assert netns not in network.list_pod_netns()
     assert _processes_with(marker) == []
-    # The volume outlives the pod.
+    # The volume outlives the pod; deleting the claim deletes the volume and its directory.
     assert (pv_dir / "fetched.txt").read_text().strip() == marker
+    k8s_cluster.kubectl("delete", "pvc", "data", "-n", ns, "--wait=true")
+    pv_name = pv["metadata"]["name"]
+    wait_for(
+        lambda: "NotFound" in k8s_cluster.kubectl("get", "pv", pv_name, check=False).stderr,
+        what="the released volume to be deleted",
+    )
+    assert not pv_dir.exists()
 
 
 def _job(name: str, script: str) -> dict:

@@ -225,3 +225,40 @@ def test_exec_probe_and_host_network(k8s_cluster: Cluster, k8s_namespace: str) -
         what="Ready via exec probe",
     )
     assert pod["status"]["podIP"] == pod["status"]["hostIP"]
+
+
+def test_liveness_probe_restarts_container(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    # Healthy for its first run only: the probe file exists until the container restarts.
+    script = (
+        "if [ -f /state/ran ]; then echo second run; exec sleep 600; fi; touch /state/ran; "
+        "touch /state/alive; (sleep 1; rm /state/alive) & exec sleep 600"
+    )
+    k8s_cluster.apply(
+        _pod(
+            "flaky",
+            script,
+            volumes=[{"name": "state", "emptyDir": {}}],
+            container={
+                "volumeMounts": [{"name": "state", "mountPath": "/state"}],
+                "livenessProbe": {
+                    "exec": {"command": ["test", "-f", "/state/alive"]},
+                    "periodSeconds": 1,
+                    "failureThreshold": 2,
+                },
+            },
+            terminationGracePeriodSeconds=1,
+        ),
+        k8s_namespace,
+    )
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace,
+        "flaky",
+        lambda p: (
+            (p["status"].get("containerStatuses") or [{}])[0].get("restartCount", 0) >= 1
+            and p["status"]["containerStatuses"][0]["state"].get("running")
+        ),
+        what="restart after failed liveness probe",
+    )
+    assert pod["status"]["phase"] == "Running"
+    events = [e["reason"] for e in k8s_cluster.events_for(k8s_namespace, "flaky")]
+    assert "Unhealthy" in events
