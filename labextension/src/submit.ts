@@ -115,7 +115,7 @@ export class SubmitForm extends Widget {
       trans.__('Job name'),
       initial.name ?? defaultJobName(options.path)
     );
-    this.nameInput.classList.add('jp-PrimeHub-jobName');
+    this.nameInput.classList.add('jp-PrimeHub-jobNameInput');
     this.nameInput.addEventListener('input', () => this.checkName());
 
     // Parameters: the notebook's `parameters` cell, with a previous job's values on re-run.
@@ -250,6 +250,8 @@ export class SubmitForm extends Widget {
     this.errorNode.setAttribute('role', 'alert');
     this.errorNode.hidden = true;
     node.appendChild(this.errorNode);
+    // A form-level message is about the last attempt: editing anything makes it stale.
+    node.addEventListener('input', () => this.showError(''));
   }
 
   getValue(): IJob | null {
@@ -622,7 +624,7 @@ export async function showSubmitDialog(options: ISubmitFlowOptions): Promise<IJo
         Dialog.cancelButton({ label: trans.__('Cancel') }),
         Dialog.okButton({ label: trans.__('Submit') })
       ],
-      focusNodeSelector: '.jp-PrimeHub-jobName'
+      focusNodeSelector: '.jp-PrimeHub-jobNameInput'
     },
     submit,
     trans.__('Submitting…')
