@@ -13,6 +13,7 @@ import logging
 import os
 import platform
 import secrets
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -412,10 +413,7 @@ class NodeAgent:
         for ns in await asyncio.to_thread(network.list_pod_netns):
             await asyncio.to_thread(network.delete_pod_netns, ns)
         root = pods_root(self.settings)
-        if root.is_dir():
-            import shutil
-
-            await asyncio.to_thread(shutil.rmtree, root, True)
+        await asyncio.to_thread(shutil.rmtree, root, True)
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT, then stop every pod."""

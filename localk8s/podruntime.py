@@ -4,7 +4,6 @@ restart policy, probes, deadline, graceful kill, and the status a kubelet would 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 import logging
 import os
@@ -629,9 +628,10 @@ class PodRunner:
         )
         if startup:
             c.started_probe_ok = False
-            if not await self._probe_loop(c, startup, until_success=True):
+            if not await self._startup_probe(c, startup):
                 await self._event(self.pod, "Warning", "Unhealthy", "Startup probe failed", c.name)
-                await self._kill(c, float(spec.get("terminationGracePeriodSeconds") or 5))
+                c.reason = "Error"
+                await self._kill(c, self._grace())
                 return
             c.started_probe_ok = True
         if not readiness:
@@ -644,20 +644,19 @@ class PodRunner:
             tasks.append(self._liveness(c, liveness))
         await asyncio.gather(*tasks)
 
-    async def _probe_loop(self, c: Container, probe: dict, until_success: bool) -> bool:
+    async def _startup_probe(self, c: Container, probe: dict) -> bool:
+        """True once the startup probe succeeds; False after failureThreshold failures."""
         await asyncio.sleep(float(probe.get("initialDelaySeconds") or 0))
-        failures = 0
         threshold = int(probe.get("failureThreshold") or 3)
         period = float(probe.get("periodSeconds") or 10)
+        failures = 0
         while c.running:
             if await self._probe_once(c, probe):
                 return True
             failures += 1
-            if not until_success and failures >= threshold:
+            if failures >= threshold:
                 return False
-            if until_success and failures >= threshold:
-                return False
-            await asyncio.sleep(min(period, 1.0) if until_success else period)
+            await asyncio.sleep(period)
         return False
 
     async def _readiness(self, c: Container, probe: dict) -> None:
@@ -690,11 +689,12 @@ class PodRunner:
             if fails >= threshold:
                 await self._event(self.pod, "Warning", "Unhealthy", "Liveness probe failed", c.name)
                 c.reason = "Error"
-                await self._kill(
-                    c, float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
-                )
+                await self._kill(c, self._grace())
                 return
             await asyncio.sleep(period)
+
+    def _grace(self) -> float:
+        return float(self.pod["spec"].get("terminationGracePeriodSeconds", 30))
 
     def _port(self, c: Container, port: int | str) -> int:
         if isinstance(port, int) or str(port).isdigit():
@@ -751,8 +751,3 @@ class PodRunner:
         except (OSError, asyncio.TimeoutError, aiohttp.ClientError, podspec.PodSpecError):
             return False
         return False
-
-
-def decode_b64(text: str) -> str:
-    """Base64 text to str (Secret data)."""
-    return base64.b64decode(text).decode(errors="replace")

@@ -34,7 +34,7 @@ class ProcessTable:
         """Start ``cmd`` in its own session (detached from the terminal), log to logs/<name>.log."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        log = open(self.log_dir / f"{name}.log", "ab")
         try:
             proc = subprocess.Popen(
                 cmd,
