@@ -56,6 +56,16 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
     timeout. A pod waiting for its volumes to bind is not fatal.
     """
     if pod is not None:
+        # The scheduler writes its verdict on the pod itself (faster than the Event).
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            message = cond.get("message") or ""
+            if (
+                cond.get("type") == "PodScheduled"
+                and cond.get("status") == "False"
+                and cond.get("reason") == "Unschedulable"
+                and _UNSCHEDULABLE.search(message)
+            ):
+                return f"The server cannot be scheduled: {message}"
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             waiting = (status.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in IMAGE_FAILURES:

@@ -7,6 +7,7 @@ own (deleted afterwards), through ``localk8s.hubtesting`` (free ports, admin ser
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,11 @@ def e2e_namespace(k8s_cluster):
 def hub(k8s_cluster, e2e_namespace, tmp_path_factory) -> HubProcess:
     """JupyterHub with the reference config and the e2e catalog."""
     workdir = tmp_path_factory.mktemp("hub")
+    # a copy the tests may edit while the hub runs (the hub re-reads it when it changes)
+    shutil.copy(HERE / "catalog.yaml", workdir / "catalog.yaml")
     env = {
         **k8s_cluster.env,
-        "PRIMEHUB_CATALOG": str(HERE / "catalog.yaml"),
+        "PRIMEHUB_CATALOG": str(workdir / "catalog.yaml"),
         "PRIMEHUB_NAMESPACE": e2e_namespace,
         "PRIMEHUB_STATE_DIR": str(workdir),
         "PRIMEHUB_DEMO_PASSWORD": PASSWORD,
@@ -71,3 +74,12 @@ def stop_all(hub, pods):
                 "DELETE", f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"
             )
         wait_for(lambda n=name: not pods(n), 120, what=f"pods of {name} deleted")
+
+
+@pytest.fixture
+def catalog_file(hub):
+    """The hub's live catalog file; restored after the test."""
+    path = hub.workdir / "catalog.yaml"
+    original = path.read_text()
+    yield path
+    path.write_text(original)

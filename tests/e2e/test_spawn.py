@@ -68,6 +68,8 @@ def test_rest_spawn_builds_the_pod_and_server_is_reachable(
     assert pod["spec"]["automountServiceAccountToken"] is False
     if instance_type == "gpu-1":
         assert pod["spec"]["nodeSelector"] == {"gpu": "true"}
+    # in-server culling: the group's kernel timeout overrides the hub default
+    assert "--MappingKernelManager.cull_idle_timeout=600" in c["args"]
 
     # the server answers through the proxy, as the user
     status = hub.server_get("alice", "api/status", token)
@@ -259,3 +261,62 @@ def test_groups_api_shows_only_the_callers_groups(hub):
     assert [im["name"] for im in other["images"]] == ["base"]
     anonymous = requests.get(hub.api_url + "/primehub/groups", timeout=30)
     assert anonymous.status_code == 403
+
+
+def test_membership_through_jupyterhub_groups(hub):
+    hub.create_user("gina")
+    token = hub.user_token("gina")
+    assert hub.api("GET", "/primehub/groups", token=token).json()["groups"] == []
+    hub.api("POST", "/groups/viahub")  # 201, or 409 when it exists
+    resp = hub.api("POST", "/groups/viahub/users", json={"users": ["gina"]})
+    assert resp.status_code == 200, resp.text
+    groups = hub.api("GET", "/primehub/groups", token=token).json()["groups"]
+    assert [g["name"] for g in groups] == ["viahub"]
+
+
+def test_catalog_edits_apply_without_restart_and_stale_options_are_400(
+    hub, pods, stop_all, catalog_file
+):
+    import yaml
+
+    hub.create_user("frank")
+    hub.api("POST", "/groups/viahub")
+    hub.api("POST", "/groups/viahub/users", json={"users": ["frank"]})
+    stop_all("frank")
+    token = hub.user_token("frank")
+    catalog = yaml.safe_load(catalog_file.read_text())
+    catalog["images"]["fresh"] = {"url": "example/fresh:1", "global": True}
+    catalog_file.write_text(yaml.safe_dump(catalog))
+
+    def images():
+        groups = hub.api("GET", "/primehub/groups", token=token).json()["groups"]
+        return [im["name"] for im in groups[0]["images"]]
+
+    wait_for(lambda: "fresh" in images(), 30, what="the new image offered")
+    resp = hub.start_server("frank", {"image": "fresh"})
+    assert resp.status_code in (201, 202), resp.text
+    hub.wait_server("frank")
+    assert env_of(only_pod(pods, "frank"))["IMAGE_NAME"] == "fresh"
+    hub.stop_server("frank")
+    wait_for(lambda: not pods("frank"), 120, what="frank's pod deleted")
+
+    # the admin removes the image: the saved options are now stale
+    del catalog["images"]["fresh"]
+    catalog_file.write_text(yaml.safe_dump(catalog))
+    wait_for(lambda: "fresh" not in images(), 30, what="the image withdrawn")
+    again = hub.api("POST", "/users/frank/server")  # no body: reuse the saved options
+    assert again.status_code == 400, again.text
+    assert again.json()["message"].startswith(
+        "image: 'fresh' is not available in group 'viahub' (allowed: 'base')"
+    )
+    assert not pods("frank")
+
+
+def test_broken_catalog_edit_is_a_clear_503_not_a_500(hub, pods, catalog_file):
+    hub.create_user("alice")
+    catalog_file.write_text("groups: {team: {instanceTypes: [no-such-type]}}\n")
+    resp = hub.start_server("alice", {})
+    assert resp.status_code == 503, resp.text
+    assert "the catalog has an error" in resp.json()["message"]
+    assert "unknown instance type 'no-such-type'" in hub.log_tail(400)
+    assert not pods("alice")

@@ -70,3 +70,23 @@ def test_image_pull_errors_are_fatal():
     assert fatal_reason([event("Failed", "Failed to pull image: ErrImagePull")], None).startswith(
         "Cannot pull image"
     )
+
+
+def test_unschedulable_condition_on_the_pod_is_fatal():
+    pod = {
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": GPU_MSG,
+                }
+            ],
+        }
+    }
+    assert fatal_reason([], pod) == f"The server cannot be scheduled: {GPU_MSG}"
+    pvc_wait = "0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims."
+    pod["status"]["conditions"][0]["message"] = pvc_wait
+    assert fatal_reason([], pod) is None
