@@ -5,6 +5,7 @@ Domain errors (``errors.py``) become ``{"message": ...}`` with their 4xx status 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from .jobs.model import parse_job_request, parse_page, parse_status_filter
 from .jobs.params import supported_languages
 
 AUTH_RESOURCE = "primehub"
+ZIP_CHUNK = 256 * 1024
 
 
 def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -170,9 +172,17 @@ class JobArtifactsHandler(PrimeHubHandler):
     @authorized
     @maps_errors
     async def get(self, job_id: str) -> None:
-        name, data = await self.service.artifacts_zip(job_id)
-        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        self.finish(data, set_content_type="application/zip")
+        name, archive = await self.service.artifacts_zip(job_id)
+        loop = asyncio.get_running_loop()
+        try:
+            self.set_header("Content-Type", "application/zip")
+            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+            while chunk := await loop.run_in_executor(None, archive.read, ZIP_CHUNK):
+                self.write(chunk)
+                await self.flush()
+        finally:
+            archive.close()
+        self.finish(set_content_type="application/zip")
 
 
 class TokenHandler(PrimeHubHandler):

@@ -8,6 +8,7 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 DEFAULT_MAX_FILES = 1000
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -57,15 +58,20 @@ def enforce_limits(root: Path, max_files: int, max_bytes: int) -> LimitReport:
     return LimitReport(kept_files, kept_bytes, dropped)
 
 
-def zip_artifacts(root: Path) -> bytes:
-    """A zip of the regular files under ``root`` (symlinks skipped, never followed)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+def write_zip(root: Path, target: IO[bytes]) -> None:
+    """Write a zip of the regular files under ``root`` (symlinks skipped, never followed)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         if root.is_dir():
             for path in _regular_files(root):
                 if path.is_symlink() or not path.is_file():
                     continue
                 archive.write(path, str(path.relative_to(root)))
+
+
+def zip_artifacts(root: Path) -> bytes:
+    """The zip of ``root`` in memory (small folders and tests)."""
+    buffer = io.BytesIO()
+    write_zip(root, buffer)
     return buffer.getvalue()
 
 

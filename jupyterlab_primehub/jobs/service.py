@@ -6,10 +6,11 @@ import asyncio
 import logging
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
@@ -227,15 +228,25 @@ class JobService:
         data = await asyncio.get_running_loop().run_in_executor(None, _read_chunk, path, offset)
         return data, offset + len(data)
 
-    async def artifacts_zip(self, job_id: str) -> tuple[str, bytes]:
-        """(file name, zip bytes) of the job's artifacts."""
+    async def artifacts_zip(self, job_id: str) -> tuple[str, IO[bytes]]:
+        """(file name, open temporary file holding the zip) of the job's artifacts.
+
+        The zip goes to a temporary file, not memory: artifacts may reach 100 MB per job.
+        The caller closes the file (which deletes it).
+        """
         job = self.get(job_id)
         folder = self.files(job).artifacts
-        data = await asyncio.get_running_loop().run_in_executor(
-            None, artifacts.zip_artifacts, folder
-        )
+        target = tempfile.TemporaryFile()
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, artifacts.write_zip, folder, target
+            )
+            target.seek(0)
+        except BaseException:
+            target.close()
+            raise
         safe = re.sub(r"[^\w.-]+", "-", job.name).strip("-") or "job"
-        return f"{safe}-{job.id}-artifacts.zip", data
+        return f"{safe}-{job.id}-artifacts.zip", target
 
     def active_count(self) -> int:
         """Pending and running jobs over all backends."""
