@@ -81,7 +81,7 @@ lint: setup
 
 test-ts: setup
 	$(call say,TypeScript unit tests of the lab extension)
-	cd labextension && jlpm test
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm test
 
 test-server: setup
 	$(call say,Server extension tests (pytest-jupyter, real kernels))
