@@ -27,6 +27,7 @@ def _environment() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # packaged template: no stat per render on the event loop
     )
 
 
