@@ -80,12 +80,13 @@ class Lab:
         notebook = {
             "cells": [
                 {
+                    "id": f"cell-{index}",
                     "cell_type": kind,
                     "metadata": {"tags": tags} if tags else {},
                     "source": source,
                     **({"outputs": [], "execution_count": None} if kind == "code" else {}),
                 }
-                for kind, source, tags in cells
+                for index, (kind, source, tags) in enumerate(cells)
             ],
             "metadata": {
                 "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},

@@ -97,20 +97,17 @@ def test_failing_notebook_shows_the_failing_cell(page, lab) -> None:
     assert "ZeroDivisionError" in error
 
 
-def test_cancel_a_long_job(page, lab) -> None:
+def test_cancel_a_long_job_after_watching_its_log(page, lab, screenshot) -> None:
     lab.write_notebook(
         "slow.ipynb",
         [
             ("code", "import time", []),
-            ("code", "time.sleep(600)", []),
+            ("code", 'print("going to sleep", flush=True)\ntime.sleep(600)', []),
         ],
     )
     open_notebook(page, lab, "slow.ipynb")
     # The notebook toolbar button submits this notebook.
-    page.locator(
-        ".jp-NotebookPanel:visible .jp-PrimeHub-toolbarSubmit button, "
-        ".jp-NotebookPanel:visible button.jp-PrimeHub-toolbarSubmit"
-    ).first.click()
+    page.locator(".jp-NotebookPanel:visible .jp-PrimeHub-toolbarSubmit").first.click()
     dialog = submit_dialog(page)
     dialog.locator(".jp-PrimeHub-jobNameInput").fill("slow-run")
     press_submit(dialog)
@@ -118,6 +115,14 @@ def test_cancel_a_long_job(page, lab) -> None:
 
     show_jobs_panel(page)
     row = wait_for_job(page, lab, "slow-run", "running")
+    # The log is readable while the job runs.
+    row.locator(".jp-PrimeHub-action-log").click()
+    log = page.locator(".jp-PrimeHub-logView:visible")
+    log.locator(".jp-PrimeHub-log", has_text="going to sleep").wait_for(timeout=JOB_TIMEOUT_MS)
+    assert "updates live" in log.locator(".jp-PrimeHub-logStatus").inner_text()
+    screenshot(page, "log-view")
+
     row.locator(".jp-PrimeHub-action-cancel").click()
     wait_for_job(page, lab, "slow-run", "cancelled")
     assert job_row(page, "slow-run", "running").count() == 0
+    log.locator(".jp-PrimeHub-logStatus", has_text="cancelled").wait_for()
