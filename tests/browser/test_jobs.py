@@ -126,3 +126,26 @@ def test_cancel_a_long_job_after_watching_its_log(page, lab, screenshot) -> None
     wait_for_job(page, lab, "slow-run", "cancelled")
     assert job_row(page, "slow-run", "running").count() == 0
     log.locator(".jp-PrimeHub-logStatus", has_text="cancelled").wait_for()
+
+
+def test_submit_dialog_works_from_the_keyboard(page, lab) -> None:
+    lab.write_notebook("keys.ipynb", [("code", "k = 1", ["parameters"]), ("code", "k", [])])
+    open_notebook(page, lab, "keys.ipynb")
+    run_menu_item(page, "Submit Notebook as Job")
+    dialog = submit_dialog(page)
+    name = dialog.locator(".jp-PrimeHub-jobNameInput")
+    # Focus starts in the job name; Tab reaches the parameter; Enter submits.
+    page.wait_for_function("document.activeElement?.classList.contains('jp-PrimeHub-jobNameInput')")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("keyboard-run")
+    assert name.input_value() == "keyboard-run"
+    page.keyboard.press("Tab")
+    k = parameter_input(dialog, "k")
+    assert k.evaluate("el => el === document.activeElement")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("2")
+    page.keyboard.press("Enter")
+    dialog.wait_for(state="detached")
+    show_jobs_panel(page)
+    row = wait_for_job(page, lab, "keyboard-run", "succeeded")
+    assert row.locator(".jp-PrimeHub-jobParams").inner_text() == "k=2"
