@@ -39,9 +39,3 @@ class Conflict(PrimeHubError):
     """The resource is in a state that does not allow the operation (HTTP 409)."""
 
     status_code = 409
-
-
-class ServiceUnavailable(PrimeHubError):
-    """A backend the request needs is not reachable or not configured (HTTP 503)."""
-
-    status_code = 503

@@ -158,6 +158,12 @@ class LocalJobRunner(JobBackend):
             await asyncio.get_running_loop().run_in_executor(None, self.expire_artifacts)
 
     async def _launch(self, job: Job) -> None:
+        # Re-read: an earlier launch in this round awaited, and a handler may have cancelled or
+        # deleted this job meanwhile.
+        fresh = self.store.get(job.id)
+        if fresh is None or fresh.status != JobStatus.PENDING:
+            return
+        job = fresh
         files = self.files(job.id)
         earlier = read_status(files.status)
         if earlier and is_alive(earlier.get("pid"), earlier.get("pidStart")):
