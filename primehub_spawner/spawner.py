@@ -172,6 +172,12 @@ class PrimeHubSpawner(KubeSpawner):
         # the notebook needs no Kubernetes credentials
         return False
 
+    @default("cmd")
+    def _cmd_default(self):
+        # KubeSpawner drops `args` (culling timeouts) when cmd is unset; every Jupyter image
+        # that can run under JupyterHub has this command.
+        return ["jupyterhub-singleuser"]
+
     @default("storage_pvc_ensure")
     def _storage_pvc_ensure_default(self):
         return False  # the plan creates the home PVC itself
@@ -366,6 +372,10 @@ class PrimeHubSpawner(KubeSpawner):
             hooks["postStart"] = {"exec": {"command": post_start}}
         self.lifecycle_hooks = hooks
         self.args = list(self._config_value("args")) + self._culling_args(choice)
+        if self.args and not self.cmd:
+            self.log.warning(
+                "PrimeHubSpawner.cmd is empty: culling arguments %s are ignored", self.args
+            )
         if self.home_mount_path and not self.notebook_dir:
             self.notebook_dir = self.home_mount_path
 
