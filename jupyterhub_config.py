@@ -101,6 +101,15 @@ c.Authenticator.allowed_users = {"alice", "bob", "carol", "dave"}
 c.Authenticator.admin_users = {"admin"}
 # carol is in "research" through a JupyterHub group (catalog `members` are the other way).
 c.JupyterHub.load_groups = {"research": {"users": ["carol"]}}
+if not env("PRIMEHUB_CATALOG"):
+    print(
+        "PrimeHub demo: log in at http://127.0.0.1:{port}/ as alice, bob, carol, dave or admin "
+        "(password: {pw}); see demo/catalog.yaml".format(
+            port=int(env("PRIMEHUB_PROXY_PORT") or 8000),
+            pw="$PRIMEHUB_DEMO_PASSWORD" if env("PRIMEHUB_DEMO_PASSWORD") else "primehub",
+        ),
+        file=sys.stderr,
+    )
 
 # ---- idle culling --------------------------------------------------------------------------
 # Stops servers idle for PRIMEHUB_IDLE_TIMEOUT seconds, with only the scopes it needs.

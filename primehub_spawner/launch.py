@@ -299,8 +299,11 @@ def pod_manifest(
     port: int = 8888,
     namespace: str | None = None,
     extra_env: Mapping[str, str] | None = None,
+    restart_policy: str = "OnFailure",
 ) -> dict[str, Any]:
-    """A complete pod manifest for ``plan`` (``extra_env`` first, so the plan wins)."""
+    """A complete pod manifest for ``plan`` (``extra_env`` first, so the plan wins).
+
+    Job pods pass ``restart_policy="Never"`` and their own ``cmd``."""
     env = {**(extra_env or {}), **plan.env}
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -323,7 +326,7 @@ def pod_manifest(
         metadata["namespace"] = namespace
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
-        "restartPolicy": "OnFailure",
+        "restartPolicy": restart_policy,
         "containers": [container],
         "volumes": [dict(v) for v in plan.volumes],
     }
