@@ -98,8 +98,11 @@ class Provisioner:
             if exc.status != 409:
                 raise
 
-    async def sync_once(self) -> None:
-        """One pass: provision pending claims, delete released volumes of ours."""
+    async def sync_once(self) -> str:
+        """One pass: provision pending claims, delete released volumes of ours.
+
+        Returns the claims list's resourceVersion (where to start watching).
+        """
         claims = await self.api.get("/api/v1/persistentvolumeclaims")
         for pvc in claims.get("items", []):
             if wants_volume(pvc):
@@ -131,12 +134,19 @@ class Provisioner:
                 except ApiError as exc:
                     if exc.status != 404:
                         raise
+        return claims["metadata"]["resourceVersion"]
 
-    async def run(self, period: float = 1.0) -> None:
-        """Loop forever (errors are logged and retried)."""
+    async def run(self, resync: int = 10) -> None:
+        """Sync on every claim event and at least every ``resync`` seconds, forever."""
         while True:
             try:
-                await self.sync_once()
-            except (ApiError, OSError) as exc:
+                rv = await self.sync_once()
+                async for _event in self.api.watch(
+                    "/api/v1/persistentvolumeclaims", rv, timeout_seconds=resync
+                ):
+                    await self.sync_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
                 log.warning("provisioner pass failed: %s", exc)
-            await asyncio.sleep(period)
+                await asyncio.sleep(1)
