@@ -75,7 +75,9 @@ class Lab:
         except ValueError:
             return status, raw.decode(errors="replace")
 
-    def write_notebook(self, name: str, cells: list[tuple[str, str, list[str]]]) -> Path:
+    def write_notebook(
+        self, name: str, cells: list[tuple[str, str, list[str]]], kernel: str = "python3"
+    ) -> Path:
         """Write a notebook of (cell_type, source, tags) cells into the lab's root dir."""
         notebook = {
             "cells": [
@@ -89,7 +91,7 @@ class Lab:
                 for index, (kind, source, tags) in enumerate(cells)
             ],
             "metadata": {
-                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                "kernelspec": {"name": kernel, "display_name": kernel, "language": "python"},
                 "language_info": {"name": "python"},
             },
             "nbformat": 4,

@@ -149,3 +149,23 @@ def test_submit_dialog_works_from_the_keyboard(page, lab) -> None:
     show_jobs_panel(page)
     row = wait_for_job(page, lab, "keyboard-run", "succeeded")
     assert row.locator(".jp-PrimeHub-jobParams").inner_text() == "k=2"
+
+
+def test_server_refusal_is_shown_in_the_dialog(page, lab) -> None:
+    # A notebook made for a kernel this server does not have: the server refuses the job.
+    lab.write_notebook("elsewhere.ipynb", [("code", "1", [])], kernel="no-such-kernel")
+    page.locator('.jp-DirListing-item[title*="elsewhere.ipynb"]').first.click(button="right")
+    page.locator(".lm-Menu-itemLabel", has_text="Submit as Job").click()
+    dialog = submit_dialog(page)
+    press_submit(dialog)
+    error = dialog.locator(".jp-PrimeHub-formError")
+    error.filter(has_text="Unknown kernel 'no-such-kernel'").wait_for()
+    assert error.inner_text().startswith("The job was not submitted:")
+    # Still open and usable: pick an installed kernel and submit again.
+    dialog.locator("summary", has_text="Advanced").click()
+    dialog.get_by_label("Kernel").select_option("python3")
+    dialog.locator(".jp-PrimeHub-jobNameInput").fill("elsewhere-fixed")
+    press_submit(dialog)
+    dialog.wait_for(state="detached")
+    show_jobs_panel(page)
+    wait_for_job(page, lab, "elsewhere-fixed", "succeeded")
