@@ -152,7 +152,6 @@ class PrimeHubSpawner(KubeSpawner):
     ledger: ClassVar[QuotaLedger] = QuotaLedger()
     _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
 
-    _choice: Choice | None = None
     _plan: PodPlan | None = None
 
     @default("apply_user_options")
@@ -295,7 +294,7 @@ class PrimeHubSpawner(KubeSpawner):
         except QuotaExceeded as e:
             self.log.info("Quota refused %s in %s: %s", self.user.name, group.name, e)
             raise user_error(403, str(e)) from None
-        self._choice, self._plan = choice, plan
+        self._plan = plan
         self._apply_plan_traits(choice, plan)
         self.log.info(
             "Launching %s in group %s: %s (%s), image %s",
@@ -338,14 +337,10 @@ class PrimeHubSpawner(KubeSpawner):
             "image_pull_secrets",
             "extra_resource_limits",
             "extra_resource_guarantees",
-            "extra_labels",
-            "extra_annotations",
-            "volumes",
-            "volume_mounts",
             "lifecycle_hooks",
             "args",
         ):
-            self._config_value(name)
+            self._config_value(name)  # snapshot the admin's values before the first change
         self.image = plan.image
         self.cpu_limit = plan.cpu_limit
         self.cpu_guarantee = plan.cpu_request
@@ -498,7 +493,6 @@ class PrimeHubSpawner(KubeSpawner):
         """Forget the last plan along with the pod name."""
         super().clear_state()
         self._plan = None
-        self._choice = None
 
     async def progress(self):
         """KubeSpawner's progress events with messages a user understands."""
