@@ -31,8 +31,8 @@ from .launch import (
     label_value,
     plan_launch,
 )
+from .overview import groups_overview
 from .progress import describe_event, fatal_reason
-from .quantities import Resources
 from .quota import QuotaExceeded, QuotaLedger, Usage
 from .user_options import Choice, OptionsError, options_from_form, resolve_options
 
@@ -507,57 +507,4 @@ class PrimeHubSpawner(KubeSpawner):
     async def groups_overview(self) -> dict[str, Any]:
         """The user's groups with instance types, images, datasets and usage vs quota."""
         view = await self.user_view()
-        usages = await self.usages(view)
-        groups = []
-        for g in view.groups:
-            usage = usages[g.name]
-            group = g.group
-            its = []
-            for it in g.instance_types:
-                reason = QuotaLedger.fits(
-                    usage, Resources(it.cpu, it.memory, it.gpu), group.quota, group.project_quota
-                )
-                its.append(
-                    {
-                        "name": it.name,
-                        "displayName": it.display_name,
-                        "description": it.description,
-                        "spec": instance_type_spec(it.cpu, it.memory, it.gpu),
-                        "cpu": it.cpu,
-                        "memory": Resources(memory=it.memory).to_json()["memory"],
-                        "gpu": it.gpu,
-                        "available": reason is None,
-                        "reason": reason,
-                    }
-                )
-            groups.append(
-                {
-                    "name": g.name,
-                    "displayName": group.display_name,
-                    "quota": group.quota.to_json(),
-                    "projectQuota": group.project_quota.to_json(),
-                    "usage": {"user": usage.user.to_json(), "group": usage.group.to_json()},
-                    "instanceTypes": its,
-                    "images": [
-                        {
-                            "name": im.name,
-                            "displayName": im.display_name,
-                            "description": im.description,
-                            "type": im.type,
-                            "scope": g.image_scope(im),
-                        }
-                        for im in g.images
-                    ],
-                    "datasets": [
-                        {
-                            "name": d.dataset.name,
-                            "displayName": d.dataset.display_name,
-                            "type": d.dataset.type,
-                            "writable": d.writable and d.dataset.type != "git",
-                            "mountPath": None if d.dataset.type == "env" else d.dataset.mount_path,
-                        }
-                        for d in g.datasets
-                    ],
-                }
-            )
-        return {"user": self.user.name, "groups": groups}
+        return groups_overview(view, await self.usages(view))
