@@ -107,6 +107,12 @@ def _exceeded(who: str, quota: Quota, used: Resources, request: Resources) -> st
     return f"{who} exceeded {name} quota: {limit}, requesting {wanted}"
 
 
+def exceeded(who: str, quota: Quota, used: Resources, request: Resources) -> str | None:
+    """PrimeHub's message when ``request`` on top of ``used`` exceeds ``quota`` (else None);
+    ``who`` is e.g. ``"User alice"`` or ``"Group team"``. Used by the jobs queue."""
+    return _exceeded(who, quota, used, request)
+
+
 def _gib(num_bytes: float) -> str:
     return f"{format_number(round(num_bytes / 2**30, 2))}Gi"
 
