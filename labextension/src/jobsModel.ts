@@ -10,6 +10,7 @@ import { IJob, isActive, newlyFinished } from './core/jobs';
 
 export class JobsModel {
   private _jobs: IJob[] = [];
+  private _total = 0;
   private _error: string | null = null;
   private _loaded = false;
   private readonly watched = new Set<string>();
@@ -26,6 +27,11 @@ export class JobsModel {
 
   get jobs(): IJob[] {
     return this._jobs;
+  }
+
+  /** How many jobs the server has (the list holds the newest of them). */
+  get total(): number {
+    return Math.max(this._total, this._jobs.length);
   }
 
   /** The last refresh's error, shown in the panel (null when it worked). */
@@ -71,6 +77,7 @@ export class JobsModel {
       const list = await this.client.list();
       const before = this._jobs;
       this._jobs = list.jobs;
+      this._total = list.total;
       this._error = null;
       this._loaded = true;
       this._changed.emit();

@@ -153,7 +153,13 @@ export class JobsPanel extends Widget {
           ? status
             ? trans.__('No %1 jobs.', status)
             : trans.__('No jobs yet. Use PrimeHub > Submit Notebook as Job… on a notebook.')
-          : '';
+          : this.model.total > this.model.jobs.length
+            ? trans.__(
+                'Showing the newest %1 of %2 jobs.',
+                this.model.jobs.length,
+                this.model.total
+              )
+            : '';
     }
 
     this.list.replaceChildren(...jobs.map(job => this.renderJob(job)));
