@@ -142,25 +142,29 @@ export class JobsPanel extends Widget {
 
     const status = this.filter.value as JobStatus | '';
     const jobs = filterJobs(this.model.jobs, status);
+    let message: string;
     if (this.model.error) {
-      this.statusLine.textContent = trans.__('Could not load jobs: %1', this.model.error);
-      this.statusLine.classList.add('jp-PrimeHub-error');
+      message = trans.__('Could not load jobs: %1', this.model.error);
+    } else if (!this.model.loaded) {
+      message = trans.__('Loading jobs…');
+    } else if (jobs.length === 0) {
+      message = status
+        ? trans.__('No %1 jobs.', status)
+        : trans.__('No jobs yet. Use PrimeHub > Submit Notebook as Job… on a notebook.');
+    } else if (this.model.total > this.model.jobs.length) {
+      message = trans.__(
+        'Showing the newest %1 of %2 jobs.',
+        this.model.jobs.length,
+        this.model.total
+      );
     } else {
-      this.statusLine.classList.remove('jp-PrimeHub-error');
-      this.statusLine.textContent = !this.model.loaded
-        ? trans.__('Loading jobs…')
-        : jobs.length === 0
-          ? status
-            ? trans.__('No %1 jobs.', status)
-            : trans.__('No jobs yet. Use PrimeHub > Submit Notebook as Job… on a notebook.')
-          : this.model.total > this.model.jobs.length
-            ? trans.__(
-                'Showing the newest %1 of %2 jobs.',
-                this.model.jobs.length,
-                this.model.total
-              )
-            : '';
+      message = '';
     }
+    // A live region: only touch it when the text changes, so it is not re-announced every second.
+    if (this.statusLine.textContent !== message) {
+      this.statusLine.textContent = message;
+    }
+    this.statusLine.classList.toggle('jp-PrimeHub-error', !!this.model.error);
 
     this.list.replaceChildren(...jobs.map(job => this.renderJob(job)));
     if (focusKey) {

@@ -115,6 +115,8 @@ def test_cancel_a_long_job_after_watching_its_log(page, lab, screenshot) -> None
 
     show_jobs_panel(page)
     row = wait_for_job(page, lab, "slow-run", "running")
+    # Progress while it runs: the first cell is done, the second is sleeping.
+    row.locator(".jp-PrimeHub-progress", has_text="1 / 2 cells").wait_for()
     # The log is readable while the job runs.
     row.locator(".jp-PrimeHub-action-log").click()
     log = page.locator(".jp-PrimeHub-logView:visible")
