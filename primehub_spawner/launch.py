@@ -75,6 +75,8 @@ class LaunchSettings:
     git_sync_root: str = "/home/dataset"
     component: str = "singleuser-server"
     usage_component: str = "jupyter"
+    # group volumes and datasets are shared by the pods of many users, maybe on many nodes
+    shared_access_modes: tuple[str, ...] = ("ReadWriteMany",)
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,15 @@ class PodPlan:
         return ["sh", "-c", "; ".join(steps) + "; true"]
 
 
-def _pvc(name: str, capacity: str, storage_class: str, labels: Mapping[str, str]) -> dict:
+def _pvc(
+    name: str,
+    capacity: str,
+    storage_class: str,
+    labels: Mapping[str, str],
+    access_modes: tuple[str, ...] = ("ReadWriteOnce",),
+) -> dict:
     spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
+        "accessModes": list(access_modes),
         "resources": {"requests": {"storage": capacity}},
     }
     if storage_class:
@@ -226,6 +234,7 @@ def plan_launch(request: LaunchRequest, settings: LaunchSettings) -> PodPlan:
                 format_memory(shared.capacity),
                 shared.storage_class,
                 {GROUP_LABEL: label_value(view.name), "component": "group-volume"},
+                settings.shared_access_modes,
             )
         )
         if shared.home_symlink:
@@ -263,6 +272,7 @@ def plan_launch(request: LaunchRequest, settings: LaunchSettings) -> PodPlan:
                     format_memory(ds.capacity),
                     ds.storage_class,
                     {"primehub.io/dataset": label_value(ds.name), "component": "dataset"},
+                    settings.shared_access_modes,
                 )
             )
         if ds.home_symlink and ds.mount_root not in dataset_roots:

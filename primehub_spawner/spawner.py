@@ -19,7 +19,7 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.reflector import ResourceReflector
 from tornado import web
-from traitlets import Bool, Dict, Float, Int, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 
 from .catalog import Catalog, CatalogError, CatalogSource, UserView
 from .form import instance_type_spec, render_form
@@ -101,6 +101,14 @@ class PrimeHubSpawner(KubeSpawner):
     )
     project_root = Unicode(
         "/project", config=True, help="Group volumes are mounted at `<project_root>/<group>`."
+    )
+    shared_volume_access_modes = List(
+        Unicode(),
+        ["ReadWriteMany"],
+        config=True,
+        help="""Access modes of the group volume and dataset PVCs created by the spawner (they
+        are mounted by many users' pods, possibly on several nodes). The storage class must
+        support them, or the PVCs stay Pending.""",
     )
     git_sync_root = Unicode(
         "/home/dataset",
@@ -319,6 +327,7 @@ class PrimeHubSpawner(KubeSpawner):
             project_root=self.project_root,
             git_sync_root=self.git_sync_root,
             component=self.component_label,
+            shared_access_modes=tuple(self.shared_volume_access_modes),
         )
 
     def _config_value(self, name: str) -> Any:
