@@ -189,7 +189,11 @@ def test_second_gpu_server_is_refused_by_quota(hub, pods, stop_all):
     second = hub.start_server("alice", {"instance_type": "gpu-1"}, server_name="gpu2")
     assert second.status_code == 403, second.text
     assert second.json()["message"] == "User alice exceeded gpu quota: 1, requesting 2"
-    assert [p["metadata"]["name"] for p in pods("alice")] == ["jupyter-alice--gpu1"]
+    wait_for(
+        lambda: [p["metadata"]["name"] for p in pods("alice")] == ["jupyter-alice--gpu1"],
+        60,
+        what="only the first GPU server's pod",
+    )
     # the groups API shows the usage against the quota
     token = hub.user_token("alice")
     groups = hub.api("GET", "/primehub/groups", token=token).json()["groups"]
