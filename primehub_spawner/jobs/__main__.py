@@ -1,0 +1,5 @@
+"""``python -m primehub_spawner.jobs``: the primehub-jobs hub service."""
+
+from .app import main
+
+main()

@@ -1,0 +1,196 @@
+"""The ``primehub-jobs`` JupyterHub service: ``python -m primehub_spawner.jobs [--Option=value]``.
+
+Started by the hub as a managed service (``c.JupyterHub.services``); JupyterHub passes its URL,
+prefix and API token in ``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX`` and
+``JUPYTERHUB_API_TOKEN``. Options come from the command line or ``--config=<file>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubAuth
+from tornado import web
+from traitlets import Dict, Float, Int, List, Unicode, default
+from traitlets.config import Application
+
+from ..catalog import CatalogSource
+from .handlers import handlers
+from .kube import Kube
+from .manifest import DEFAULT_EXECUTOR
+from .service import JobsService, Settings
+from .store import JobStore
+
+
+class JobsApp(Application):
+    """Runs notebook jobs as Kubernetes Jobs for the hub's users."""
+
+    name = "primehub-jobs"
+    description = "PrimeHub notebook jobs on Kubernetes (a JupyterHub service)"
+
+    config_file = Unicode("", config=True, help="A traitlets config file to load first.")
+    catalog_path = Unicode(
+        config=True,
+        help="""The same catalog YAML file as the spawner's `catalog_path` (re-read when it
+        changes). Default: $PRIMEHUB_CATALOG.""",
+    )
+
+    @default("catalog_path")
+    def _catalog_default(self) -> str:
+        return os.environ.get("PRIMEHUB_CATALOG", "")
+
+    namespace = Unicode(
+        config=True,
+        help="Namespace of the job pods (the spawner's). Default: $PRIMEHUB_NAMESPACE or default.",
+    )
+
+    @default("namespace")
+    def _namespace_default(self) -> str:
+        return os.environ.get("PRIMEHUB_NAMESPACE") or "default"
+
+    state_dir = Unicode(
+        config=True,
+        help="""Folder of the job history (SQLite) and the saved job logs. Default:
+        $PRIMEHUB_JOBS_STATE_DIR or ./primehub-jobs.""",
+    )
+
+    @default("state_dir")
+    def _state_dir_default(self) -> str:
+        return os.environ.get("PRIMEHUB_JOBS_STATE_DIR") or "primehub-jobs"
+
+    project_root = Unicode(
+        "/project", config=True, help="Group volumes are mounted at `<project_root>/<group>`."
+    )
+    executor_command = List(
+        Unicode(),
+        list(DEFAULT_EXECUTOR),
+        config=True,
+        help="""Command that starts the jobs executor in the job's image (the image needs
+        jupyterlab-primehub installed); the executor's options are appended.""",
+    )
+    extra_env = Dict(
+        Unicode(),
+        config=True,
+        help="Extra environment of job pods (e.g. HOME); the catalog's values win.",
+    )
+    default_deadline = Int(
+        86400,
+        config=True,
+        help="activeDeadlineSeconds of jobs that do not set one (PrimeHub's default: 1 day).",
+    )
+    max_deadline = Int(7 * 86400, config=True, help="Largest deadline a job may ask for, s.")
+    finished_ttl = Float(
+        600,
+        config=True,
+        help="""Seconds a finished Job and its pod are kept before the service deletes them
+        (ttlSecondsAfterFinished is not enabled on Kubernetes 1.20). The log is saved first.""",
+    )
+    log_retention_days = Float(
+        7, config=True, help="Days the saved log of a finished job is kept (PrimeHub: 7)."
+    )
+    tick_interval = Float(
+        2.0,
+        config=True,
+        help="Seconds between scheduling rounds (reconcile, queue, schedules, cleanup).",
+    )
+    port = Int(0, config=True, help="Port to listen on (default: from JUPYTERHUB_SERVICE_URL).")
+    ip = Unicode("", config=True, help="Address to listen on (default: from the service URL).")
+
+    aliases = {
+        "config": "JobsApp.config_file",
+        "catalog": "JobsApp.catalog_path",
+        "namespace": "JobsApp.namespace",
+        "state-dir": "JobsApp.state_dir",
+    }
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        """Parse the command line and load the config file."""
+        super().initialize(argv)
+        if self.config_file:
+            self.load_config_file(self.config_file)
+            self.update_config(self.cli_config)
+
+    def settings(self) -> Settings:
+        """The service's settings from the traits."""
+        return Settings(
+            namespace=self.namespace,
+            project_root=self.project_root,
+            executor=tuple(self.executor_command),
+            default_deadline=self.default_deadline,
+            max_deadline=self.max_deadline,
+            finished_ttl=self.finished_ttl,
+            log_retention=timedelta(days=self.log_retention_days),
+            tick_interval=self.tick_interval,
+            extra_env=tuple(sorted(self.extra_env.items())),
+        )
+
+    async def serve(self, store: JobStore, state: Path) -> None:
+        """Run until SIGTERM/SIGINT."""
+        service = JobsService(
+            store,
+            Kube(self.namespace, self.log),
+            CatalogSource(path=self.catalog_path),
+            state / "logs",
+            self.settings(),
+            log=self.log,
+        )
+        await service.start()
+        url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8090")
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/primehub-jobs/"
+        hub_auth = HubAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""))
+        app = web.Application(
+            handlers(prefix),
+            hub_auth=hub_auth,
+            primehub_jobs=service,
+            caller_cache={},
+            log_function=_log_request,
+        )
+        server = app.listen(self.port or url.port or 8090, self.ip or url.hostname or "127.0.0.1")
+        self.log.info("primehub-jobs listening on %s%s", url.geturl(), prefix)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        server.stop()
+        await service.stop()
+        store.close()
+
+    def start(self) -> None:
+        """Serve (blocking)."""
+        if not self.catalog_path:
+            self.exit("primehub-jobs: set --catalog (or $PRIMEHUB_CATALOG)")
+        state = Path(self.state_dir)
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (state / "logs").mkdir(exist_ok=True)
+        store = JobStore(state / "jobs.sqlite")
+        asyncio.run(self.serve(store, state))
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    # URLs only: tokens travel in headers and are never logged.
+    status = handler.get_status()
+    log = handler.log if hasattr(handler, "log") else None
+    message = "%d %s %s %.1fms"
+    args = (
+        status,
+        handler.request.method,
+        handler.request.path,
+        1000 * handler.request.request_time(),
+    )
+    if log is not None:
+        log.info(message, *args)
+    else:
+        JobsApp.instance().log.info(message, *args)
+
+
+def main() -> None:
+    """Console entry point."""
+    app = JobsApp.instance()
+    app.initialize()
+    app.start()

@@ -1,0 +1,269 @@
+"""REST API of the ``primehub-jobs`` hub service (thin handlers over JobsService).
+
+Callers authenticate with a JupyterHub token (``Authorization: token ...``) that has
+``access:services!service=primehub-jobs``: a user's own token, or a single-user server's token
+(the ``server`` role grants it in the reference config). Domain errors become
+``{"message": ...}`` with their status here, once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jupyterhub.services.auth import HubAuthenticated, UserNotAllowed
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from .errors import JobsError
+from .model import State
+from .service import Caller, JobsService
+
+_ID = r"(?P<item_id>[0-9a-f]{12})"
+CALLER_CACHE_SECONDS = 30
+
+
+def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A JobsError becomes its status and a JSON message."""
+
+    @functools.wraps(method)
+    async def wrapper(self: ServiceHandler, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except JobsError as e:
+            self.write_json({"message": e.message}, e.status)
+
+    return wrapper
+
+
+class ServiceHandler(HubAuthenticated, web.RequestHandler):
+    """Base: token auth through the hub, JSON in and out, the caller's groups."""
+
+    @property
+    def hub_auth(self) -> Any:  # type: ignore[override]
+        return self.settings["hub_auth"]
+
+    @property
+    def jobs(self) -> JobsService:
+        return self.settings["primehub_jobs"]
+
+    async def prepare(self) -> None:
+        """Identify the caller from the token (asked of the hub without blocking the loop)."""
+        model = await self.hub_auth.get_user(self, sync=False)
+        if not model:
+            self.write_json(
+                {"message": "Send a JupyterHub API token: 'Authorization: token <token>'."}, 401
+            )
+            return
+        try:
+            user = self.check_hub_user(model)
+        except UserNotAllowed:
+            user = None
+        if user is None or user.get("kind", "user") != "user":
+            self.write_json(
+                {
+                    "message": "This token may not use the primehub-jobs service; it needs "
+                    "access:services!service=primehub-jobs and must belong to a user."
+                },
+                403,
+            )
+            return
+        self._hub_auth_user_cache = user
+
+    def get_current_user(self) -> Any:
+        # set by prepare(); never the blocking lookup of HubAuthenticated
+        return getattr(self, "_hub_auth_user_cache", None)
+
+    def check_xsrf_cookie(self) -> None:
+        # Token-authenticated API (no cookies are accepted), so no XSRF check applies.
+        return
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # never a traceback: unexpected errors are logged by tornado, the caller gets JSON
+        self.write_json({"message": self._reason}, status_code)
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(data))
+
+    def json_body(self) -> Any:
+        """The parsed body; malformed JSON is a 400."""
+        try:
+            return json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise JobsError(f"The request body is not valid JSON: {e}") from None
+
+    async def caller(self) -> Caller:
+        """The authenticated user with their JupyterHub groups and admin flag (asked of the hub
+        with the service's own token: the caller's token may not read them)."""
+        user = self.current_user
+        name = user["name"]
+        cache: dict[str, tuple[float, Caller]] = self.settings["caller_cache"]
+        hit = cache.get(name)
+        if hit and time.monotonic() - hit[0] < CALLER_CACHE_SECONDS:
+            return hit[1]
+        auth = self.hub_auth
+        request = HTTPRequest(
+            f"{auth.api_url.rstrip('/')}/users/{name}",
+            headers={"Authorization": f"token {auth.api_token}"},
+            request_timeout=20,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+            model = json.loads(response.body)
+        except (HTTPClientError, OSError, ValueError) as e:
+            raise JobsError(f"Cannot read your groups from the hub: {e}", 503) from None
+        caller = Caller(
+            name=name, hub_groups=tuple(model.get("groups") or ()), admin=bool(model.get("admin"))
+        )
+        cache[name] = (time.monotonic(), caller)
+        return caller
+
+
+def _states(raw: str | None) -> tuple[State, ...]:
+    if not raw:
+        return ()
+    try:
+        return tuple(State(s) for s in raw.split(","))
+    except ValueError:
+        allowed = ", ".join(s.value for s in State)
+        raise JobsError(f"status: unknown value {raw!r}; use one of: {allowed}") from None
+
+
+def _int(raw: str | None, key: str, default: int, maximum: int) -> int:
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise JobsError(f"{key}: must be a whole number, got {raw!r}") from None
+    if not 0 <= value <= maximum:
+        raise JobsError(f"{key}: must be between 0 and {maximum}")
+    return value
+
+
+class ContextHandler(ServiceHandler):
+    """``GET api/context``: the caller's groups, instance types and images."""
+
+    @maps_errors
+    async def get(self) -> None:
+        self.write_json(await self.jobs.context(await self.caller()))
+
+
+class JobsHandler(ServiceHandler):
+    """``GET|POST api/jobs``."""
+
+    @maps_errors
+    async def get(self) -> None:
+        states = _states(self.get_argument("status", None))
+        limit = _int(self.get_argument("limit", None), "limit", 50, 1000) or 50
+        offset = _int(self.get_argument("offset", None), "offset", 0, 10**9)
+        jobs, total = await self.jobs.list(await self.caller(), states, limit, offset)
+        self.write_json({"jobs": [j.to_json() for j in jobs], "total": total})
+
+    @maps_errors
+    async def post(self) -> None:
+        job = await self.jobs.submit(await self.caller(), self.json_body())
+        self.write_json(job.to_json(), 201)
+
+
+class JobHandler(ServiceHandler):
+    """``GET|DELETE api/jobs/{id}``."""
+
+    @maps_errors
+    async def get(self, item_id: str) -> None:
+        job = await self.jobs.get(await self.caller(), item_id)
+        self.write_json(job.to_json())
+
+    @maps_errors
+    async def delete(self, item_id: str) -> None:
+        await self.jobs.delete(await self.caller(), item_id)
+        self.set_status(204)
+        self.finish()
+
+
+class CancelHandler(ServiceHandler):
+    """``POST api/jobs/{id}/cancel``."""
+
+    @maps_errors
+    async def post(self, item_id: str) -> None:
+        job = await self.jobs.cancel(await self.caller(), item_id)
+        self.write_json(job.to_json())
+
+
+class LogHandler(ServiceHandler):
+    """``GET api/jobs/{id}/log?offset=N``: text; ``X-Log-Offset`` says where to resume."""
+
+    @maps_errors
+    async def get(self, item_id: str) -> None:
+        offset = _int(self.get_argument("offset", None), "offset", 0, 2**62)
+        data, next_offset = await self.jobs.read_log(await self.caller(), item_id, offset)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("X-Log-Offset", str(next_offset))
+        self.set_header("Cache-Control", "no-store")
+        if self.get_argument("download", None):
+            self.set_header("Content-Disposition", f'attachment; filename="job-{item_id}.log"')
+        self.finish(data)
+
+
+class SchedulesHandler(ServiceHandler):
+    """``GET|POST api/schedules``."""
+
+    @maps_errors
+    async def get(self) -> None:
+        found = await self.jobs.list_schedules(await self.caller())
+        self.write_json({"schedules": [s.to_json() for s in found]})
+
+    @maps_errors
+    async def post(self) -> None:
+        schedule = await self.jobs.create_schedule(await self.caller(), self.json_body())
+        self.write_json(schedule.to_json(), 201)
+
+
+class ScheduleHandler(ServiceHandler):
+    """``GET|PATCH|DELETE api/schedules/{id}``."""
+
+    @maps_errors
+    async def get(self, item_id: str) -> None:
+        schedule = await self.jobs.get_schedule(await self.caller(), item_id)
+        self.write_json(schedule.to_json())
+
+    @maps_errors
+    async def patch(self, item_id: str) -> None:
+        schedule = await self.jobs.update_schedule(await self.caller(), item_id, self.json_body())
+        self.write_json(schedule.to_json())
+
+    @maps_errors
+    async def delete(self, item_id: str) -> None:
+        await self.jobs.delete_schedule(await self.caller(), item_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ScheduleRunHandler(ServiceHandler):
+    """``POST api/schedules/{id}/run``: run now (409 while the previous run is active)."""
+
+    @maps_errors
+    async def post(self, item_id: str) -> None:
+        job = await self.jobs.run_schedule(await self.caller(), item_id)
+        self.write_json(job.to_json(), 201)
+
+
+def handlers(prefix: str) -> list[tuple[str, type]]:
+    """Routes under the service prefix (e.g. ``/services/primehub-jobs/``)."""
+    base = prefix.rstrip("/") + "/api"
+    return [
+        (f"{base}/context", ContextHandler),
+        (f"{base}/jobs", JobsHandler),
+        (rf"{base}/jobs/{_ID}", JobHandler),
+        (rf"{base}/jobs/{_ID}/cancel", CancelHandler),
+        (rf"{base}/jobs/{_ID}/log", LogHandler),
+        (f"{base}/schedules", SchedulesHandler),
+        (rf"{base}/schedules/{_ID}", ScheduleHandler),
+        (rf"{base}/schedules/{_ID}/run", ScheduleRunHandler),
+    ]

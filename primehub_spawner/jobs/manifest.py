@@ -1,0 +1,127 @@
+"""PURE: a job's Kubernetes Job manifest from the same PodPlan a notebook of that choice gets.
+
+The pod has the notebook's resources, GPU, env, volumes, datasets, node selector and
+tolerations (``launch.plan_launch``), the labels ``primehub.io/user``, ``primehub.io/group``,
+``component=primehub-job`` and ``primehub.io/job=<id>``, no Kubernetes credentials, and runs
+the jobs engine's executor in the notebook's folder. Files of the job (status, artifacts) live
+in the group volume under ``<group volume>/.primehub-jobs/<id>/`` so the user sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..launch import PodPlan, pod_manifest
+
+JOB_COMPONENT = "primehub-job"
+JOB_LABEL = "primehub.io/job"
+JOBS_FOLDER = ".primehub-jobs"
+DEFAULT_EXECUTOR = ("python", "-m", "jupyterlab_primehub.jobs.execute")
+
+
+def job_object_name(job_id: str) -> str:
+    """Name of the Kubernetes Job (and prefix of its pod)."""
+    return f"primehub-job-{job_id}"
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """Container paths of one job, all inside the group volume at ``volume``."""
+
+    volume: str  # e.g. /project/team
+    notebook: str  # relative to the volume
+    output: str  # relative to the volume
+    job_id: str
+    snapshot: str | None = None  # relative to the volume; None: run the notebook itself
+
+    def absolute(self, relative: str) -> str:
+        """``relative`` inside the volume, as an absolute container path."""
+        return posixpath.join(self.volume, relative)
+
+    @property
+    def files(self) -> str:
+        """The job's folder (status file, artifacts)."""
+        return self.absolute(f"{JOBS_FOLDER}/{self.job_id}")
+
+    @property
+    def workdir(self) -> str:
+        """The notebook's folder: relative paths in the notebook work as in JupyterLab."""
+        return posixpath.dirname(self.absolute(self.notebook))
+
+
+def executor_command(
+    paths: JobPaths,
+    *,
+    parameters: dict[str, Any],
+    kernel: str | None,
+    cell_timeout: float | None,
+    executor: Sequence[str] = DEFAULT_EXECUTOR,
+) -> list[str]:
+    """The container command: the executor CLI, logging to stdout (the pod log)."""
+    cmd = [
+        *executor,
+        "--input",
+        paths.absolute(paths.snapshot or paths.notebook),
+        "--output",
+        paths.absolute(paths.output),
+        "--cwd",
+        paths.workdir,
+        "--parameters",
+        json.dumps(parameters, sort_keys=True),
+        "--timeout",
+        f"{cell_timeout or 0:g}",
+        # The Job's activeDeadlineSeconds enforces the deadline (Kubernetes reports it).
+        "--deadline",
+        "0",
+        "--status-file",
+        f"{paths.files}/status.json",
+        "--artifacts",
+        f"{paths.files}/artifacts",
+        "--job-id",
+        paths.job_id,
+    ]
+    if kernel:
+        cmd += ["--kernel", kernel]
+    return cmd
+
+
+def job_manifest(
+    plan: PodPlan,
+    *,
+    job_id: str,
+    command: list[str],
+    workdir: str,
+    deadline_seconds: int,
+    namespace: str | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The batch/v1 Job running ``command`` in a pod built from ``plan`` (never retried)."""
+    name = job_object_name(job_id)
+    pod = pod_manifest(plan, name, command, namespace=None, extra_env=extra_env)
+    labels = {**pod["metadata"]["labels"], "component": JOB_COMPONENT, JOB_LABEL: job_id}
+    spec = pod["spec"]
+    spec["restartPolicy"] = "Never"  # a notebook is not re-run behind the user's back
+    container = spec["containers"][0]
+    container.pop("ports", None)
+    container["workingDir"] = workdir
+    container["env"].append({"name": "PRIMEHUB_JOB_ID", "value": job_id})
+    metadata: dict[str, Any] = {"name": name, "labels": labels}
+    if namespace:
+        metadata["namespace"] = namespace
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": int(deadline_seconds),
+            "template": {
+                "metadata": {"labels": labels, "annotations": pod["metadata"]["annotations"]},
+                "spec": spec,
+            },
+        },
+    }

@@ -1,0 +1,196 @@
+"""Records of the hub jobs service: jobs and schedules (plain data, JSON in and out)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+
+class State(str, Enum):
+    """A job's lifecycle: pending (queued, maybe over quota) -> preparing (Job created, pod not
+    running yet) -> running -> succeeded | failed | cancelled."""
+
+    PENDING = "pending"
+    PREPARING = "preparing"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True for states a job never leaves."""
+        return self in (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    @property
+    def is_active(self) -> bool:
+        """Queued or holding (or about to hold) cluster resources."""
+        return not self.is_final
+
+
+def utcnow() -> datetime:
+    """Aware UTC now at millisecond precision."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 with ``Z`` (what JavaScript parses), or None."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_iso(value: str | None) -> datetime | None:
+    """Inverse of :func:`iso`."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+_TIMES = {"created_at", "started_at", "finished_at", "next_run", "last_run_at"}
+
+
+def _dump(record: Any) -> dict[str, Any]:
+    data = asdict(record)
+    for key in _TIMES & data.keys():
+        data[key] = iso(data[key])
+    if "state" in data:
+        data["state"] = data["state"].value
+    return data
+
+
+def _load(cls: type, data: dict[str, Any]) -> Any:
+    known = {f.name for f in fields(cls)}
+    values = {k: v for k, v in data.items() if k in known}
+    for key in _TIMES & values.keys():
+        values[key] = from_iso(values[key])
+    if "state" in values:
+        values["state"] = State(values["state"])
+    return cls(**values)
+
+
+@dataclass
+class HubJob:
+    """One notebook job run as a Kubernetes Job. Paths are relative to the group volume."""
+
+    id: str
+    user: str
+    group: str
+    name: str
+    path: str
+    output: str
+    instance_type: str
+    image: str
+    deadline: int
+    parameters: dict[str, Any] = field(default_factory=dict)
+    kernel: str | None = None
+    cell_timeout: float | None = None
+    snapshot: str | None = None
+    state: State = State.PENDING
+    reason: str | None = None
+    exit_code: int | None = None
+    schedule_id: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    cancel_requested: bool = False
+    log_saved: bool = False
+    hub_groups: list[str] = field(default_factory=list)  # the user's hub groups at submit
+
+    def to_record(self) -> dict[str, Any]:
+        """Stored form."""
+        return _dump(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> HubJob:
+        """Inverse of :meth:`to_record`."""
+        return _load(cls, data)
+
+    def to_json(self) -> dict[str, Any]:
+        """REST form (camelCase)."""
+        return {
+            "id": self.id,
+            "user": self.user,
+            "group": self.group,
+            "name": self.name,
+            "path": self.path,
+            "outputPath": self.output,
+            "instanceType": self.instance_type,
+            "image": self.image,
+            "parameters": self.parameters,
+            "kernel": self.kernel,
+            "timeout": self.cell_timeout,
+            "deadline": self.deadline,
+            "status": self.state.value,
+            "reason": self.reason,
+            "exitCode": self.exit_code,
+            "scheduleId": self.schedule_id,
+            "createdAt": iso(self.created_at),
+            "startedAt": iso(self.started_at),
+            "finishedAt": iso(self.finished_at),
+            "backend": "kubernetes",
+        }
+
+
+@dataclass
+class Schedule:
+    """A recurring job: the submit fields plus recurrence, time zone and the next run."""
+
+    id: str
+    user: str
+    group: str
+    name: str
+    path: str
+    instance_type: str
+    image: str
+    deadline: int
+    recurrence: str  # inactive | daily | weekly | monthly | custom
+    cron: str | None
+    timezone: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    kernel: str | None = None
+    cell_timeout: float | None = None
+    next_run: datetime | None = None
+    last_job_id: str | None = None
+    last_run_at: datetime | None = None
+    last_message: str | None = None  # why the last run was skipped or refused
+    runs: int = 0
+    skipped: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    hub_groups: list[str] = field(default_factory=list)  # the owner's hub groups
+
+    def to_record(self) -> dict[str, Any]:
+        """Stored form."""
+        return _dump(self)
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> Schedule:
+        """Inverse of :meth:`to_record`."""
+        return _load(cls, data)
+
+    def to_json(self) -> dict[str, Any]:
+        """REST form (camelCase)."""
+        return {
+            "id": self.id,
+            "user": self.user,
+            "group": self.group,
+            "name": self.name,
+            "path": self.path,
+            "instanceType": self.instance_type,
+            "image": self.image,
+            "parameters": self.parameters,
+            "kernel": self.kernel,
+            "timeout": self.cell_timeout,
+            "deadline": self.deadline,
+            "recurrence": self.recurrence,
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "nextRunAt": iso(self.next_run),
+            "lastJobId": self.last_job_id,
+            "lastRunAt": iso(self.last_run_at),
+            "lastMessage": self.last_message,
+            "runs": self.runs,
+            "skipped": self.skipped,
+            "createdAt": iso(self.created_at),
+        }

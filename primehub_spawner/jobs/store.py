@@ -1,0 +1,139 @@
+"""SQLite history of the hub jobs service: jobs and schedules survive restarts.
+
+Records are JSON documents with the columns the queries need beside them. Calls are short and
+serialised by a lock; the service runs them in a worker thread (never on the event loop).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from .model import HubJob, Schedule, State
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, grp TEXT NOT NULL, state TEXT NOT NULL,
+    created_at TEXT NOT NULL, finished_at TEXT, schedule_id TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, created_at);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, data TEXT NOT NULL);
+"""
+
+
+class JobStore:
+    """Jobs and schedules in one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def save_job(self, job: HubJob) -> None:
+        """Insert or update ``job``."""
+        record = job.to_record()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.user,
+                    job.group,
+                    job.state.value,
+                    record["created_at"],
+                    record["finished_at"],
+                    job.schedule_id,
+                    json.dumps(record),
+                ),
+            )
+
+    def job(self, job_id: str) -> HubJob | None:
+        """The job or None."""
+        rows = self._query("SELECT data FROM jobs WHERE id = ?", (job_id,))
+        return HubJob.from_record(json.loads(rows[0][0])) if rows else None
+
+    def jobs(
+        self,
+        *,
+        user: str | None = None,
+        states: tuple[State, ...] = (),
+        schedule_id: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        oldest_first: bool = False,
+    ) -> tuple[list[HubJob], int]:
+        """A page of jobs (newest first unless ``oldest_first``) and the total matching."""
+        where, args = [], []
+        if user is not None:
+            where.append("user = ?")
+            args.append(user)
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            args += [s.value for s in states]
+        if schedule_id is not None:
+            where.append("schedule_id = ?")
+            args.append(schedule_id)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        order = "ASC" if oldest_first else "DESC"
+        total = self._query(f"SELECT COUNT(*) FROM jobs{clause}", tuple(args))[0][0]
+        rows = self._query(
+            f"SELECT data FROM jobs{clause} ORDER BY created_at {order}, id LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [HubJob.from_record(json.loads(r[0])) for r in rows], total
+
+    def finished_before(self, cutoff_iso: str) -> list[HubJob]:
+        """Final jobs that finished before ``cutoff_iso``."""
+        rows = self._query(
+            "SELECT data FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
+            (cutoff_iso,),
+        )
+        return [HubJob.from_record(json.loads(r[0])) for r in rows]
+
+    def delete_job(self, job_id: str) -> None:
+        """Forget a job."""
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    # -- schedules ------------------------------------------------------------------------------
+    def save_schedule(self, schedule: Schedule) -> None:
+        """Insert or update ``schedule``."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO schedules VALUES (?, ?, ?)",
+                (schedule.id, schedule.user, json.dumps(schedule.to_record())),
+            )
+
+    def schedule(self, schedule_id: str) -> Schedule | None:
+        """The schedule or None."""
+        rows = self._query("SELECT data FROM schedules WHERE id = ?", (schedule_id,))
+        return Schedule.from_record(json.loads(rows[0][0])) if rows else None
+
+    def schedules(self, user: str | None = None) -> list[Schedule]:
+        """All schedules (of ``user``), oldest first."""
+        if user is None:
+            rows = self._query("SELECT data FROM schedules", ())
+        else:
+            rows = self._query("SELECT data FROM schedules WHERE user = ?", (user,))
+        found = [Schedule.from_record(json.loads(r[0])) for r in rows]
+        return sorted(found, key=lambda s: s.created_at)
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        """Forget a schedule (its past jobs stay)."""
+        with self._lock:
+            self._db.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+
+    def _query(self, sql: str, args: tuple) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
