@@ -3,7 +3,9 @@ with dead processes across a node restart."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -96,3 +98,56 @@ def test_down_up_cycle_leaves_nothing_and_fails_orphaned_pods(
     )
     assert pod["status"]["reason"] in ("NodeShutdown", "NodeAgentRestarted")
     wait_for(lambda: controlplane.node_ready(settings), 60, what="node Ready again")
+
+
+def test_killed_node_agent_takes_its_pods_and_restart_fails_them(
+    k8s_cluster: Cluster, k8s_namespace: str
+) -> None:
+    if k8s_cluster.external or not k8s_cluster.started_here or k8s_cluster.used_by_others():
+        pytest.skip("restarts the cluster: only when this test session started it and is alone")
+    settings = controlplane.load_settings(k8s_cluster.state_dir)
+    marker = f"orphan-{secrets.token_hex(4)}"
+    k8s_cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "orphan"},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "main",
+                        "image": "none",
+                        "command": ["sh", "-c", f"echo {marker}; exec sleep 3600"],
+                    }
+                ]
+            },
+        },
+        k8s_namespace,
+    )
+    k8s_cluster.wait_pod(
+        k8s_namespace,
+        "orphan",
+        lambda p: p["status"].get("phase") == "Running",
+        what="phase Running",
+    )
+    agent = ProcessTable(settings.state_dir).records()["node-agent"]["pid"]
+    os.kill(agent, signal.SIGKILL)
+    # The containers die with the agent (no orphaned processes keep running unsupervised).
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-f", marker]).returncode == 1,
+        30,
+        what="the pod's processes to exit",
+    )
+
+    up = _cli("up")
+    assert k8s_cluster.leases is not None
+    k8s_cluster.leases.marker.write_text("test_lifecycle")
+    assert up.returncode == 0, up.stderr + up.stdout
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace,
+        "orphan",
+        lambda p: p["status"].get("phase") == "Failed",
+        what="phase Failed after the agent restart",
+    )
+    assert pod["status"]["reason"] == "NodeAgentRestarted"
+    assert network.list_pod_netns() == []
