@@ -82,6 +82,7 @@ def test_choose_group_gpu_and_image_then_land_in_jupyterlab(browser, demo_hub, s
         page.click('#spawn_form button[type="submit"]')
         page.wait_for_url("**/user/bob/lab**", timeout=TIMEOUT_MS)
         page.wait_for_selector(".jp-LabShell", timeout=TIMEOUT_MS)
+        page.wait_for_selector(".jp-LauncherCard", timeout=TIMEOUT_MS)
         screenshot(page, "lab")
         pod = wait_for(
             lambda: demo_hub.user("bob")["servers"].get("", {}).get("ready"),
