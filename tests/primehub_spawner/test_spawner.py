@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import kubernetes_validate
 import pytest
 import yaml
-from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client import ApiClient, Configuration
+from kubespawner.clients import load_config
 from tornado import web
 
 from primehub_spawner.spawner import PrimeHubSpawner
@@ -56,8 +57,12 @@ def make_spawner(tmp_path, monkeypatch, catalog_dict):
         return spawner
 
     PrimeHubSpawner.ledger.reservations.clear()
+    saved = Configuration.get_default_copy()
     yield make
     PrimeHubSpawner.ledger.reservations.clear()
+    # do not leave the dummy cluster as this process's default for other tests
+    Configuration.set_default(saved)
+    load_config.cache_clear()
 
 
 def run(coro):
