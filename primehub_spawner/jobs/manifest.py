@@ -107,9 +107,10 @@ def job_manifest(
     spec["restartPolicy"] = "Never"  # a notebook is not re-run behind the user's back
     container = spec["containers"][0]
     container.pop("ports", None)
+    container.pop("lifecycle", None)  # home symlinks: a job pod has no home volume
     container["workingDir"] = workdir
     container["env"].append({"name": "PRIMEHUB_JOB_ID", "value": job_id})
-    metadata: dict[str, Any] = {"name": name, "labels": labels}
+    metadata: dict[str, Any] = {"name": name, "labels": dict(labels)}
     if namespace:
         metadata["namespace"] = namespace
     return {
