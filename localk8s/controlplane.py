@@ -28,6 +28,10 @@ from localk8s.settings import Settings
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
 
 
+# Everything here is on loopback: never send it through an HTTP proxy from the environment.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class ClusterError(RuntimeError):
     """The cluster cannot be started or reached; the message says what to do."""
 
@@ -65,7 +69,10 @@ def api_get(settings: Settings, path: str, timeout: float = 5) -> dict[str, Any]
     req = urllib.request.Request(
         settings.api_server + path, headers={"Authorization": f"Bearer {pki.token('admin')}"}
     )
-    with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx)
+    )
+    with opener.open(req, timeout=timeout) as resp:
         body = resp.read()
     try:
         return json.loads(body)
@@ -283,7 +290,7 @@ def _start(settings: Settings, procs: ProcessTable, timeout: float) -> None:
 
 def _http_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
+        with _NO_PROXY.open(url, timeout=2) as resp:
             return resp.status == 200
     except (OSError, urllib.error.URLError):
         return False

@@ -41,6 +41,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def _local_session() -> requests.Session:
+    """A requests session that ignores proxy settings (the hub is on loopback)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 @dataclass
 class HubProcess:
     """A running JupyterHub and REST helpers around its API."""
@@ -50,7 +57,7 @@ class HubProcess:
     proc: subprocess.Popen
     workdir: Path
     log_path: Path
-    session: requests.Session = field(default_factory=requests.Session)
+    session: requests.Session = field(default_factory=lambda: _local_session())
 
     @property
     def api_url(self) -> str:

@@ -13,6 +13,9 @@ import pytest
 from localk8s import network
 from localk8s.testing import Cluster, wait_for
 
+# Pod IPs are local: never go through a proxy configured in the environment.
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 def _local_only(cluster: Cluster) -> None:
     if cluster.external:
@@ -118,12 +121,12 @@ def test_two_containers_share_localhost_pvc_and_emptydir(
         what="client container ready",
     )
     ip = pod["status"]["podIP"]
-    with urllib.request.urlopen(f"http://{ip}:8081/fetched.txt", timeout=10) as resp:
+    with NO_PROXY.open(f"http://{ip}:8081/fetched.txt", timeout=10) as resp:
         assert resp.read().decode().strip() == marker
 
     # The server is only on the pod's localhost: not reachable on the pod IP from the host.
     with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://{ip}:8080/msg.txt", timeout=3)
+        NO_PROXY.open(f"http://{ip}:8080/msg.txt", timeout=3)
 
     pvc = k8s_cluster.get("pvc", "data", "-n", ns)
     assert pvc["status"]["phase"] == "Bound"
