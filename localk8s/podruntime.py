@@ -438,6 +438,13 @@ class PodRunner:
         argv = podspec.command_line(c.spec, env)
         mounts = podspec.volume_mounts(c.spec, self._volume_paths)
         workdir = c.spec.get("workingDir")
+        if "/" not in argv[0] and not await asyncio.to_thread(
+            shutil.which, argv[0], path=env["PATH"]
+        ):
+            # Same wording as container runtimes, so the hub's error shows the familiar cause.
+            raise podspec.PodSpecError(
+                f'exec: "{argv[0]}": executable file not found in $PATH ({env["PATH"]})'
+            )
         sandbox = await asyncio.to_thread(
             podspec.sandbox_args,
             mounts,

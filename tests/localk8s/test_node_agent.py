@@ -262,3 +262,15 @@ def test_liveness_probe_restarts_container(k8s_cluster: Cluster, k8s_namespace: 
     assert pod["status"]["phase"] == "Running"
     events = [e["reason"] for e in k8s_cluster.events_for(k8s_namespace, "flaky")]
     assert "Unhealthy" in events
+
+
+def test_unknown_command_fails_with_start_error(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    pod = _pod("typo", "unused", restartPolicy="Never")
+    pod["spec"]["containers"][0]["command"] = ["jupyterhub-singleuserr"]
+    k8s_cluster.apply(pod, k8s_namespace)
+    pod = k8s_cluster.wait_pod(
+        k8s_namespace, "typo", lambda p: p["status"].get("phase") == "Failed", what="phase Failed"
+    )
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["reason"] == "StartError"
+    assert '"jupyterhub-singleuserr": executable file not found' in terminated["message"]
