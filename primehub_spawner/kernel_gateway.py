@@ -1,0 +1,386 @@
+"""PURE kernel-gateway split: one notebook pod -> notebook UI + Jupyter Kernel Gateway.
+
+With the split, the user's image runs only the kernels (``jupyter kernelgateway``) and an
+admin-chosen notebook image runs the Jupyter server, configured as a gateway client. Two
+shapes:
+
+- **sidecar** (:func:`sidecar_pod`): one pod, containers ``notebook`` and ``kernel``; the
+  gateway listens on the pod-private ``127.0.0.1``.
+- **pod** (:func:`kernel_pod` + :func:`notebook_pod`): the gateway runs in a pod of its own
+  (which may land on a GPU node while the notebook pod stays on a CPU node), listening on
+  ``0.0.0.0`` behind an auth token, owned by the notebook pod (:func:`owner_reference`).
+
+Every CPU / memory / GPU request and limit, the GPU visibility env and the node selector belong
+to the kernel; the notebook container keeps a small fixed request and no limits, so quota
+(the sum of container limits) counts exactly the kernel. Both sides mount the same volumes at the
+same paths, so kernels see the user's files.
+
+The functions take the notebook pod as KubeSpawner (or :func:`.launch.pod_manifest`) built it,
+as a plain API dict, and return new dicts; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .launch import CONTAINER_NAME, USAGE_ANNOTATION, PodPlan, label_value
+from .quantities import format_cpu, format_memory
+
+KERNEL_CONTAINER = "kernel"
+GATEWAY_PORT_NAME = "kernel-gateway"
+SWITCH_VALUES = ("off", "optional", "always")
+MODES = ("sidecar", "pod")
+KERNEL_POD_COMPONENT = "singleuser-kernel-gateway"
+KERNEL_OF_LABEL = "primehub.io/kernel-gateway-for"
+# GPU / CUDA setup: kernels get the kernel container's own values, never the notebook's
+# (whose NVIDIA_VISIBLE_DEVICES is "none"); forwarding them hid the GPU in PrimeHub.
+GPU_ENV = (
+    "NVIDIA_VISIBLE_DEVICES",
+    "NVIDIA_DRIVER_CAPABILITIES",
+    "NVIDIA_REQUIRE_CUDA",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_HOME",
+    "CUDA_PATH",
+    "CUDA_VERSION",
+    "LD_LIBRARY_PATH",
+)
+# The Jupyter server's own settings and the hub token: the kernel side needs none of them.
+_SERVER_ONLY_PREFIXES = ("JUPYTERHUB_", "JPY_", "JUPYTER_")
+
+
+class KernelGatewayError(ValueError):
+    """An invalid kernel-gateway setting (admin configuration)."""
+
+
+@dataclass(frozen=True)
+class KernelGatewaySettings:
+    """Admin settings of the split (from the spawner's traits)."""
+
+    notebook_image: str = ""  # empty: the notebook container runs the user's image too
+    mode: str = "sidecar"
+    port: int = 8889
+    notebook_cpu_request: float = 0.1
+    notebook_memory_request: int = 256 * 2**20
+    connect_timeout: float = 60.0
+    request_timeout: float = 60.0
+    command: tuple[str, ...] = ("jupyter", "kernelgateway")
+    probe_python: str = "python3"  # runs the sidecar's readiness probe in the user's image
+    working_dir: str = ""  # kernels start here (the gateway's root); empty: image default
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise KernelGatewayError(
+                f"kernel_gateway_mode: must be one of {', '.join(MODES)}, got {self.mode!r}"
+            )
+        if not 0 < self.port < 65536:
+            raise KernelGatewayError(f"kernel_gateway_port: not a TCP port: {self.port}")
+        if not self.command:
+            raise KernelGatewayError("kernel_gateway_command: must not be empty")
+        if min(self.connect_timeout, self.request_timeout) <= 0:
+            raise KernelGatewayError("kernel gateway timeouts must be positive")
+
+
+def use_split(switch: str, requested: bool) -> bool:
+    """Whether a spawn runs split, given the admin switch and the user's ``kernel_gateway``
+    option. Raises :class:`KernelGatewayError` for an unknown switch value."""
+    if switch not in SWITCH_VALUES:
+        raise KernelGatewayError(
+            f"kernel_gateway: must be one of {', '.join(SWITCH_VALUES)}, got {switch!r}"
+        )
+    return switch == "always" or (switch == "optional" and requested)
+
+
+def _unique(names: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def process_env_names(plan_env: Mapping[str, str]) -> list[str]:
+    """Variables of the kernel container that kernels inherit
+    (``KernelGatewayApp.env_process_whitelist``): HOME, the PrimeHub env (group, instance type,
+    image, datasets, the user's own variables) and the GPU / CUDA setup."""
+    return _unique(["HOME", *plan_env, *GPU_ENV])
+
+
+def forwarded_env_names(plan_env: Mapping[str, str]) -> list[str]:
+    """Variables the notebook server sends with each kernel start and the gateway accepts
+    (``GatewayClient.allowed_envs`` / ``JupyterWebsocketPersonality.env_whitelist``): HOME
+    and the PrimeHub env, never the GPU setup (see :data:`GPU_ENV`)."""
+    return [n for n in _unique(["HOME", *plan_env]) if n not in GPU_ENV]
+
+
+def gateway_command(plan: PodPlan, settings: KernelGatewaySettings, listen_ip: str) -> list[str]:
+    """The kernel container's command: Jupyter Kernel Gateway on ``listen_ip:port``."""
+    cmd = [
+        *settings.command,
+        f"--KernelGatewayApp.ip={listen_ip}",
+        f"--KernelGatewayApp.port={settings.port}",
+        # otherwise GET /api/kernels through the notebook server is an error
+        "--JupyterWebsocketPersonality.list_kernels=True",
+    ]
+    # repeated options append to these list traits (one name per option: no quoting issues)
+    cmd += [f"--KernelGatewayApp.env_process_whitelist={n}" for n in process_env_names(plan.env)]
+    cmd += [
+        f"--JupyterWebsocketPersonality.env_whitelist={n}" for n in forwarded_env_names(plan.env)
+    ]
+    return cmd
+
+
+def gateway_client_env(
+    plan: PodPlan, settings: KernelGatewaySettings, url: str, auth_token: str = ""
+) -> dict[str, str]:
+    """Environment that makes the notebook container's Jupyter server a gateway client."""
+    names = ",".join(forwarded_env_names(plan.env))
+    env = {
+        "JUPYTER_GATEWAY_URL": url,
+        # kernel starts in a busy or large image take a while: generous timeouts
+        "JUPYTER_GATEWAY_CONNECT_TIMEOUT": _seconds(settings.connect_timeout),
+        "JUPYTER_GATEWAY_REQUEST_TIMEOUT": _seconds(settings.request_timeout),
+        "JUPYTER_GATEWAY_ALLOWED_ENVS": names,
+        "JUPYTER_GATEWAY_ENV_WHITELIST": names,  # the name older jupyter-server images read
+        "NVIDIA_VISIBLE_DEVICES": "none",  # the UI container gets no GPU
+    }
+    if auth_token:
+        env["JUPYTER_GATEWAY_AUTH_TOKEN"] = auth_token
+    return env
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _notebook_container(pod: Mapping[str, Any]) -> dict[str, Any]:
+    for container in pod["spec"]["containers"]:
+        if container["name"] == CONTAINER_NAME:
+            return container
+    raise KernelGatewayError(f"the pod has no container named {CONTAINER_NAME!r}")
+
+
+def _set_env(container: dict[str, Any], values: Mapping[str, str]) -> None:
+    """Set ``values`` in the container's env list (replacing entries of the same name)."""
+    kept = [e for e in container.get("env") or [] if e["name"] not in values]
+    container["env"] = kept + [{"name": k, "value": v} for k, v in values.items()]
+
+
+def _kernel_env(notebook: Mapping[str, Any], plan: PodPlan) -> list[dict[str, Any]]:
+    """The notebook container's env without the server's own variables (hub token, gateway
+    client settings), with the plan's values (GPU visibility) on top."""
+    env = [
+        dict(e)
+        for e in notebook.get("env") or []
+        if not e["name"].startswith(_SERVER_ONLY_PREFIXES) and e["name"] not in plan.env
+    ]
+    return env + [{"name": k, "value": v} for k, v in plan.env.items()]
+
+
+def _small_resources(settings: KernelGatewaySettings) -> dict[str, Any]:
+    # requests only: with no limits the notebook container adds nothing to quota usage
+    return {
+        "requests": {
+            "cpu": format_cpu(settings.notebook_cpu_request),
+            "memory": format_memory(settings.notebook_memory_request),
+        }
+    }
+
+
+def _kernel_container(
+    notebook: Mapping[str, Any],
+    plan: PodPlan,
+    settings: KernelGatewaySettings,
+    *,
+    listen_ip: str,
+    auth_token: str = "",
+) -> dict[str, Any]:
+    """The gateway container: the notebook container's image, mounts, resources and security
+    settings, with the gateway command and its own env and readiness probe."""
+    kernel = copy.deepcopy(dict(notebook))
+    for field in ("args", "ports", "lifecycle", "readinessProbe", "livenessProbe", "startupProbe"):
+        kernel.pop(field, None)
+    kernel["name"] = KERNEL_CONTAINER
+    kernel["image"] = plan.image
+    kernel["command"] = gateway_command(plan, settings, listen_ip)
+    kernel["env"] = _kernel_env(notebook, plan)
+    if auth_token:
+        kernel["env"].append({"name": "KG_AUTH_TOKEN", "value": auth_token})
+    if settings.working_dir:
+        kernel["workingDir"] = settings.working_dir
+    if listen_ip == "127.0.0.1":
+        # a pod-private address: the kubelet cannot reach it, so probe from inside
+        probe_code = f"import socket; socket.create_connection(('127.0.0.1', {settings.port}), 5)"
+        kernel["readinessProbe"] = {
+            "exec": {"command": [settings.probe_python, "-c", probe_code]},
+            "periodSeconds": 2,
+            "timeoutSeconds": 10,
+        }
+    else:
+        kernel["ports"] = [{"name": GATEWAY_PORT_NAME, "containerPort": settings.port}]
+        kernel["readinessProbe"] = {
+            "tcpSocket": {"port": GATEWAY_PORT_NAME},
+            "periodSeconds": 2,
+            "timeoutSeconds": 5,
+        }
+    return kernel
+
+
+def _as_notebook_ui(
+    notebook: dict[str, Any],
+    plan: PodPlan,
+    settings: KernelGatewaySettings,
+    url: str,
+    auth_token: str = "",
+) -> None:
+    """Turn the notebook container into the gateway client (in place)."""
+    if settings.notebook_image:
+        notebook["image"] = settings.notebook_image
+    notebook["resources"] = _small_resources(settings)
+    _set_env(notebook, gateway_client_env(plan, settings, url, auth_token))
+
+
+def sidecar_pod(
+    pod: Mapping[str, Any], plan: PodPlan, settings: KernelGatewaySettings
+) -> dict[str, Any]:
+    """The notebook pod with the gateway as a second container ``kernel`` on 127.0.0.1.
+
+    Node selector and tolerations stay on the pod (both containers share it); the GPU and all
+    resource limits move to ``kernel``; ``notebook`` keeps its port and a small request."""
+    out = copy.deepcopy(dict(pod))
+    notebook = _notebook_container(out)
+    kernel = _kernel_container(notebook, plan, settings, listen_ip="127.0.0.1")
+    _as_notebook_ui(notebook, plan, settings, f"http://127.0.0.1:{settings.port}")
+    containers = out["spec"]["containers"]
+    containers.insert(containers.index(notebook) + 1, kernel)
+    return out
+
+
+def kernel_pod_name(notebook_pod_name: str) -> str:
+    """Name of the separate gateway pod of a notebook pod."""
+    return f"{notebook_pod_name}-kernel"
+
+
+def kernel_pod(
+    pod: Mapping[str, Any],
+    plan: PodPlan,
+    settings: KernelGatewaySettings,
+    auth_token: str,
+) -> dict[str, Any]:
+    """The separate gateway pod for notebook pod ``pod``: the notebook pod's volumes, node
+    selector, tolerations, pull secrets, group/user labels and usage annotation, one
+    container ``kernel`` listening on 0.0.0.0 behind ``auth_token``.
+
+    It is created before the notebook pod (which needs its address) and gets its owner
+    reference once the notebook pod exists."""
+    if not auth_token:
+        raise KernelGatewayError("a gateway reachable from other pods needs an auth token")
+    notebook = _notebook_container(pod)
+    meta = pod["metadata"]
+    name = kernel_pod_name(meta["name"])
+    labels = dict(meta.get("labels") or {})
+    labels["component"] = KERNEL_POD_COMPONENT  # not a server: KubeSpawner must not see it
+    labels[KERNEL_OF_LABEL] = label_value(meta["name"])
+    annotations = dict(meta.get("annotations") or {})
+    if USAGE_ANNOTATION in annotations:
+        usage = json.loads(annotations[USAGE_ANNOTATION])
+        usage.update(component="jupyter-kernel-gateway", component_name=name)
+        annotations[USAGE_ANNOTATION] = json.dumps(usage, sort_keys=True)
+    metadata: dict[str, Any] = {"name": name, "labels": labels, "annotations": annotations}
+    if meta.get("namespace"):
+        metadata["namespace"] = meta["namespace"]
+    spec = copy.deepcopy(dict(pod["spec"]))
+    for field in ("initContainers", "hostname", "subdomain", "serviceAccountName"):
+        spec.pop(field, None)
+    spec["automountServiceAccountToken"] = False
+    spec["restartPolicy"] = "Always"  # the gateway is a service: restart it whatever its exit
+    spec["containers"] = [
+        _kernel_container(notebook, plan, settings, listen_ip="0.0.0.0", auth_token=auth_token)
+    ]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+
+
+def gateway_url(pod_ip: str, settings: KernelGatewaySettings) -> str:
+    """URL of a gateway pod at ``pod_ip``."""
+    host = f"[{pod_ip}]" if ":" in pod_ip else pod_ip
+    return f"http://{host}:{settings.port}"
+
+
+def notebook_pod(
+    pod: Mapping[str, Any],
+    plan: PodPlan,
+    settings: KernelGatewaySettings,
+    url: str,
+    auth_token: str,
+) -> dict[str, Any]:
+    """The notebook pod of the separate-pod mode: a gateway client of ``url``, small request,
+    without the instance type's node selector and tolerations (its GPU node is the kernel's)."""
+    out = copy.deepcopy(dict(pod))
+    _as_notebook_ui(_notebook_container(out), plan, settings, url, auth_token)
+    spec = out["spec"]
+    selector = {
+        k: v for k, v in (spec.get("nodeSelector") or {}).items() if plan.node_selector.get(k) != v
+    }
+    tolerations = [t for t in spec.get("tolerations") or [] if t not in plan.tolerations]
+    for key, value in (("nodeSelector", selector), ("tolerations", tolerations)):
+        if value:
+            spec[key] = value
+        else:
+            spec.pop(key, None)
+    return out
+
+
+def owner_reference(pod_name: str, uid: str) -> dict[str, Any]:
+    """Owner reference to the notebook pod: Kubernetes deletes the gateway pod with it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": pod_name,
+        "uid": uid,
+        "blockOwnerDeletion": True,
+        "controller": False,
+    }
+
+
+def _started_at(state: Mapping[str, Any]) -> dt.datetime | None:
+    raw = (state.get("running") or {}).get("startedAt")
+    if not raw:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def gateway_problem(
+    pod: Mapping[str, Any] | None,
+    now: dt.datetime,
+    ready_timeout: float,
+    crash_restarts: int = 2,
+) -> str | None:
+    """Why the gateway container of ``pod`` will not serve kernels (None: ready or still
+    starting). ``now`` is timezone-aware; ``ready_timeout`` counts from the container's start.
+    """
+    if not pod:
+        return None
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") != KERNEL_CONTAINER or status.get("ready"):
+            continue
+        restarts = int(status.get("restartCount") or 0)
+        last = (status.get("lastState") or {}).get("terminated") or {}
+        current = (status.get("state") or {}).get("terminated") or {}
+        ended = current or last
+        if ended and restarts >= crash_restarts:
+            code = ended.get("exitCode")
+            return (
+                f"The kernel gateway (container {KERNEL_CONTAINER}) keeps exiting "
+                f"(exit code {code}, {restarts} restarts): the image must provide "
+                "`jupyter kernelgateway` (package jupyter_kernel_gateway)."
+            )
+        started = _started_at(status.get("state") or {})
+        if started is not None and (now - started).total_seconds() > ready_timeout:
+            return (
+                f"The kernel gateway (container {KERNEL_CONTAINER}) did not become ready "
+                f"within {_seconds(ready_timeout)} s."
+            )
+    return None
