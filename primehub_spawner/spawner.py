@@ -11,6 +11,9 @@ pull errors (:mod:`.progress`).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
+import secrets
 import time
 from contextlib import suppress
 from typing import Any, ClassVar
@@ -19,10 +22,24 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.reflector import ResourceReflector
 from tornado import web
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
 from .catalog import Catalog, CatalogError, CatalogSource, UserView
 from .form import instance_type_spec, render_form
+from .kernel_gateway import (
+    MODES,
+    SWITCH_VALUES,
+    KernelGatewayError,
+    KernelGatewaySettings,
+    gateway_problem,
+    gateway_url,
+    kernel_pod,
+    kernel_pod_name,
+    notebook_pod,
+    owner_reference,
+    sidecar_pod,
+    use_split,
+)
 from .launch import (
     GROUP_LABEL,
     LaunchRequest,
@@ -42,6 +59,13 @@ def user_error(status: int, message: str) -> web.HTTPError:
     err = web.HTTPError(status, "%s", message)
     err.jupyterhub_message = message  # type: ignore[attr-defined]
     return err
+
+
+class _JSONResponse:
+    """What ``ApiClient.deserialize`` reads: a response whose ``data`` is JSON text."""
+
+    def __init__(self, obj: Any) -> None:
+        self.data = json.dumps(obj)
 
 
 class GroupPodReflector(ResourceReflector):
@@ -153,7 +177,50 @@ class PrimeHubSpawner(KubeSpawner):
     kernel_gateway_enabled = Bool(
         False,
         config=True,
-        help="Offer the experimental kernel-gateway split (`kernel_gateway` user option).",
+        help="Deprecated: use `kernel_gateway = 'optional'` (True means that).",
+    )
+    kernel_gateway = Enum(
+        SWITCH_VALUES,
+        "off",
+        config=True,
+        help="""Kernel-gateway split (experimental): the user's image runs only the kernels
+        (Jupyter Kernel Gateway) and `kernel_gateway_notebook_image` runs the notebook UI.
+        `off`; `optional`: users tick "kernel_gateway" in the form (user option
+        `kernel_gateway: true`); `always`: every server is split.""",
+    )
+    kernel_gateway_mode = Enum(
+        MODES,
+        "sidecar",
+        config=True,
+        help="""Where the kernel gateway runs: `sidecar` = container `kernel` in the
+        notebook pod (on 127.0.0.1); `pod` = a pod of its own (`<pod>-kernel`, may land on a
+        GPU node while the notebook pod stays on a CPU node), token-protected, owned by the
+        notebook pod. Needs create/delete/patch on pods either way.""",
+    )
+    kernel_gateway_notebook_image = Unicode(
+        "",
+        config=True,
+        help="""Image of the notebook (UI) container of split servers: a standard notebook
+        image with the extensions. Empty: the user's image.""",
+    )
+    kernel_gateway_command = List(
+        Unicode(),
+        ["jupyter", "kernelgateway"],
+        config=True,
+        help="Command that starts Jupyter Kernel Gateway in the user's image.",
+    )
+    kernel_gateway_timeout = Float(
+        60,
+        config=True,
+        help="""Connect and request timeout (s) of the notebook server towards the kernel
+        gateway (`JUPYTER_GATEWAY_CONNECT_TIMEOUT` / `_REQUEST_TIMEOUT`); kernel starts in big
+        images are slow.""",
+    )
+    kernel_gateway_ready_timeout = Float(
+        120,
+        config=True,
+        help="""Seconds the kernel gateway may take to accept connections after its container
+        started; past that (or when it keeps exiting) the spawn fails saying so.""",
     )
 
     # Shared by every spawner of the hub: check-and-reserve must see all spawns in flight.
@@ -161,6 +228,9 @@ class PrimeHubSpawner(KubeSpawner):
     _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
 
     _plan: PodPlan | None = None
+    _kg: KernelGatewaySettings | None = None  # this spawn's split (None: not split)
+    _kg_url = ""  # pod mode: the gateway pod's URL once it serves
+    _kg_token = ""
 
     @default("apply_user_options")
     def _apply_user_options_default(self):
@@ -252,7 +322,7 @@ class PrimeHubSpawner(KubeSpawner):
         view = await self.user_view()
         usages = await self.usages(view) if view.groups else {}
         previous = self.orm_spawner.user_options if self.orm_spawner else {}
-        return render_form(view, usages, previous or {}, self.kernel_gateway_enabled)
+        return render_form(view, usages, previous or {}, self._kernel_gateway_switch == "optional")
 
     # ---- apply options: validate, admit, plan ------------------------------------------
 
@@ -267,8 +337,9 @@ class PrimeHubSpawner(KubeSpawner):
         except OptionsError as e:
             self.log.info("Refused options of %s: %s", self.user.name, e.message)
             raise user_error(e.status, e.message) from None
-        if choice.kernel_gateway and not self.kernel_gateway_enabled:
+        if choice.kernel_gateway and self._kernel_gateway_switch == "off":
             raise user_error(400, "kernel_gateway: not enabled on this hub (use false)")
+        self._kg = self._kernel_gateway_settings(choice.kernel_gateway)
         plan = plan_launch(
             LaunchRequest(
                 user=self.user.name,
@@ -429,6 +500,8 @@ class PrimeHubSpawner(KubeSpawner):
                 **wanted["requests"],
             }
         pod.spec.automount_service_account_token = False
+        if self._kg is not None and (self._kg.mode == "sidecar" or self._kg_url):
+            pod = self._split_pod(pod)
         return pod
 
     # ---- start / stop ---------------------------------------------------------------------
@@ -460,12 +533,16 @@ class PrimeHubSpawner(KubeSpawner):
                 await self.apply_primehub_options(self.user_options)
             if self.create_volumes and self._plan is not None:
                 await self._ensure_pvcs(self._plan)
+            if self._kg is not None and self._kg.mode == "pod":
+                await self._start_kernel_pod()
             start = asyncio.ensure_future(super()._start())
             while True:
                 done, _ = await asyncio.wait([start], timeout=1)
                 if done:
+                    if self._kg is not None and self._kg.mode == "pod":
+                        await self._adopt_kernel_pod()
                     return start.result()
-                reason = self._fatal_reason()
+                reason = self._fatal_reason() or self._sidecar_problem()
                 if reason:
                     start.cancel()
                     with suppress(asyncio.CancelledError, Exception):
@@ -496,12 +573,17 @@ class PrimeHubSpawner(KubeSpawner):
     async def stop(self, now: bool = False) -> None:
         """Delete the pod and release any quota reservation of this server."""
         self.ledger.release(self._reservation_key)
-        await super().stop(now=now)
+        try:
+            await super().stop(now=now)
+        finally:
+            if self._kernel_gateway_switch != "off":
+                await self._delete_kernel_pod()
 
     def clear_state(self) -> None:
         """Forget the last plan along with the pod name."""
         super().clear_state()
         self._plan = None
+        self._kg, self._kg_url, self._kg_token = None, "", ""
 
     async def progress(self):
         """KubeSpawner's progress events with messages a user understands."""
@@ -510,6 +592,133 @@ class PrimeHubSpawner(KubeSpawner):
             if raw:
                 event = dict(event, message=describe_event(raw))
             yield event
+
+    # ---- kernel gateway split (the pods come from the pure kernel_gateway.py) -------------
+
+    @property
+    def _kernel_gateway_switch(self) -> str:
+        if self.kernel_gateway == "off" and self.kernel_gateway_enabled:
+            return "optional"  # the deprecated switch
+        return self.kernel_gateway
+
+    def _kernel_gateway_settings(self, requested: bool) -> KernelGatewaySettings | None:
+        """This spawn's split settings (None: not split)."""
+        self._kg_url, self._kg_token = "", ""
+        if not use_split(self._kernel_gateway_switch, requested):
+            return None
+        try:
+            return KernelGatewaySettings(
+                notebook_image=self.kernel_gateway_notebook_image,
+                mode=self.kernel_gateway_mode,
+                connect_timeout=self.kernel_gateway_timeout,
+                request_timeout=self.kernel_gateway_timeout,
+                command=tuple(self.kernel_gateway_command),
+                working_dir=self.home_mount_path,  # the server's root: kernels start there
+            )
+        except KernelGatewayError as e:
+            self.log.error("Kernel gateway configuration: %s", e)
+            raise user_error(
+                503, "The kernel gateway is misconfigured on this hub. Please contact admin."
+            ) from None
+
+    def _split_pod(self, pod: Any) -> Any:
+        """KubeSpawner's pod (a model) -> the split pod (a model again)."""
+        client = self.api.api_client
+        data = client.sanitize_for_serialization(pod)
+        if self._kg.mode == "sidecar":
+            data = sidecar_pod(data, self._plan, self._kg)
+        else:
+            data = notebook_pod(data, self._plan, self._kg, self._kg_url, self._kg_token)
+        return client.deserialize(_JSONResponse(data), "V1Pod")
+
+    def _sidecar_problem(self) -> str | None:
+        if self._kg is None or self._kg.mode != "sidecar" or self.pod_reflector is None:
+            return None
+        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        now = dt.datetime.now(dt.timezone.utc)
+        return gateway_problem(pod, now, self.kernel_gateway_ready_timeout)
+
+    async def _start_kernel_pod(self) -> None:
+        """Pod mode: create the gateway pod and wait until it serves; the notebook pod, made
+        next, needs its address. Fails the spawn (503) with the reason it cannot serve."""
+        self._kg_token = secrets.token_urlsafe(32)
+        self._kg_url = ""
+        template = self.api.api_client.sanitize_for_serialization(await self.get_pod_manifest())
+        manifest = kernel_pod(template, self._plan, self._kg, self._kg_token)
+        name = manifest["metadata"]["name"]
+        key = f"{self.namespace}/{name}"
+        await self._delete_kernel_pod(wait=True)  # a leftover of an earlier spawn
+        try:
+            await asyncio.wait_for(
+                self.api.create_namespaced_pod(self.namespace, manifest),
+                self.k8s_api_request_timeout,
+            )
+            self.log.info("Created kernel gateway pod %s for %s", key, self._log_name)
+            deadline = time.monotonic() + self.start_timeout
+            while True:
+                pod = (await self.group_pods()).get(key)
+                status = (pod or {}).get("status") or {}
+                statuses = status.get("containerStatuses") or []
+                if status.get("podIP") and statuses and all(s.get("ready") for s in statuses):
+                    self._kg_url = gateway_url(status["podIP"], self._kg)
+                    return
+                now = dt.datetime.now(dt.timezone.utc)
+                reason = gateway_problem(pod, now, self.kernel_gateway_ready_timeout)
+                if not reason and pod and self.fail_fast_unschedulable:
+                    reason = fatal_reason([], pod)
+                if not reason and time.monotonic() > deadline:
+                    reason = f"The kernel gateway pod did not start in {self.start_timeout} s."
+                if reason:
+                    self.log.warning("Kernel gateway of %s failed: %s", self._log_name, reason)
+                    raise user_error(503, reason)
+                await asyncio.sleep(1)
+        except BaseException:
+            with suppress(Exception):
+                await self._delete_kernel_pod()
+            raise
+
+    async def _adopt_kernel_pod(self) -> None:
+        """Make the notebook pod own the gateway pod: Kubernetes deletes it with the pod."""
+        ref = owner_reference(self.pod_name, self.pod_id)
+        try:
+            await asyncio.wait_for(
+                self.api.patch_namespaced_pod(
+                    kernel_pod_name(self.pod_name),
+                    self.namespace,
+                    {"metadata": {"ownerReferences": [ref]}},
+                ),
+                self.k8s_api_request_timeout,
+            )
+        except Exception:
+            # without an owner the gateway pod could outlive the server: do not start
+            with suppress(Exception):
+                await self.stop(now=True)
+            raise
+
+    async def _delete_kernel_pod(self, wait: bool = False) -> None:
+        """Delete this server's gateway pod if there is one (optionally until it is gone)."""
+        name = kernel_pod_name(self.pod_name)
+        try:
+            await asyncio.wait_for(
+                self.api.delete_namespaced_pod(
+                    name, self.namespace, grace_period_seconds=self.delete_grace_period
+                ),
+                self.k8s_api_request_timeout,
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        self.log.info("Deleted kernel gateway pod %s/%s", self.namespace, name)
+        deadline = time.monotonic() + self.start_timeout
+        while wait and time.monotonic() < deadline:
+            try:
+                await self.api.read_namespaced_pod(name, self.namespace)
+            except ApiException as e:
+                if e.status == 404:
+                    return
+                raise
+            await asyncio.sleep(1)
 
     # ---- hub API -----------------------------------------------------------------------
 
