@@ -12,7 +12,7 @@ from tornado.ioloop import IOLoop
 from traitlets import Float, Int, TraitError, Unicode, default, validate
 
 from .api_token import TokenStore
-from .context import ServerContext
+from .context import ContextLogger, ServerContext
 from .handlers import HANDLERS
 from .jobs import artifacts
 from .jobs.local import LocalJobRunner
@@ -131,6 +131,8 @@ class PrimeHubApp(ExtensionApp):
     )
 
     def initialize_settings(self) -> None:
+        context = ServerContext.from_env()
+        log = ContextLogger(self.log, {"context": context})
         jobs_dir = Path(self.jobs_dir)
         jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = JobStore(jobs_dir / "jobs.sqlite")
@@ -143,7 +145,7 @@ class PrimeHubApp(ExtensionApp):
             max_artifact_files=self.artifacts_max_files,
             max_artifact_bytes=self.artifacts_max_bytes,
             artifact_retention=timedelta(days=self.artifacts_retention_days),
-            log=self.log,
+            log=log,
             on_activity=self._bump_activity,
         )
         self.jobs = JobService(
@@ -151,12 +153,12 @@ class PrimeHubApp(ExtensionApp):
             store=store,
             backends={local.name: local},
             default_backend=self.default_backend,
-            context=ServerContext.from_env(),
+            context=context,
             group_volume_root=self.group_volume_root or None,
             default_cell_timeout=self.default_cell_timeout,
             default_deadline=self.default_deadline,
             output_template=self.output_template,
-            log=self.log,
+            log=log,
         )
         self.tokens = TokenStore(jobs_dir / "api-token")
         self.settings.update(primehub_jobs=self.jobs, primehub_tokens=self.tokens)

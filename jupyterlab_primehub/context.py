@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,3 +49,12 @@ class ServerContext:
             "image": self.image,
             "inHub": self.in_hub,
         }
+
+
+class ContextLogger(logging.LoggerAdapter):
+    """Prefixes log lines with the server's user and group (one line per event, who and where)."""
+
+    def process(self, msg: str, kwargs: Any) -> tuple[str, Any]:
+        context: ServerContext = self.extra["context"]  # type: ignore[index]
+        who = f"user={context.user or '-'} group={context.group_name or '-'}"
+        return f"[{who}] {msg}", kwargs

@@ -50,7 +50,7 @@ class LocalJobRunner(JobBackend):
         max_artifact_bytes: int = artifacts.DEFAULT_MAX_BYTES,
         artifact_retention: timedelta = timedelta(days=7),
         python: str = sys.executable,
-        log: logging.Logger | None = None,
+        log: logging.Logger | logging.LoggerAdapter | None = None,
         on_activity: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
@@ -69,6 +69,7 @@ class LocalJobRunner(JobBackend):
         self._starting: set[str] = set()
         self._task: asyncio.Task | None = None
         self._wakeup = asyncio.Event()
+        self.tick_errors = 0  # unexpected scheduler errors so far (logged; a health signal)
         self._last_retention = float("-inf")  # first check on the first tick
 
     # -- JobBackend -----------------------------------------------------------------------------
@@ -134,6 +135,7 @@ class LocalJobRunner(JobBackend):
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep scheduling whatever one job's files look like
+                self.tick_errors += 1
                 self.log.exception("PrimeHub jobs: scheduler tick failed")
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
@@ -155,7 +157,7 @@ class LocalJobRunner(JobBackend):
             self.on_activity()
         if time.monotonic() - self._last_retention > 3600:
             self._last_retention = time.monotonic()
-            await asyncio.get_running_loop().run_in_executor(None, self.expire_artifacts)
+            await self.expire_artifacts()
 
     async def _launch(self, job: Job) -> None:
         # Re-read: an earlier launch in this round awaited, and a handler may have cancelled or
@@ -363,11 +365,20 @@ class LocalJobRunner(JobBackend):
                 self._refresh(job)
 
     # -- retention ------------------------------------------------------------------------------
-    def expire_artifacts(self) -> None:
+    async def expire_artifacts(self) -> None:
         """Delete artifacts of jobs that finished longer ago than the retention period."""
         cutoff = isoformat(utcnow() - self.artifact_retention) or ""
-        for job in self.store.finished_before(cutoff):
-            folder = self.files(job.id).artifacts
-            if folder.exists():
-                artifacts.remove_tree(folder)
+        # The store is used on the loop's thread only; the deletions run in a worker thread.
+        expired = [
+            (job, self.files(job.id).artifacts) for job in self.store.finished_before(cutoff)
+        ]
+        for job, folder in expired:
+            if await asyncio.get_running_loop().run_in_executor(None, _remove_if_present, folder):
                 self.log.info("PrimeHub job %s: artifacts expired and removed", job.id)
+
+
+def _remove_if_present(folder: Path) -> bool:
+    if not folder.exists():
+        return False
+    artifacts.remove_tree(folder)
+    return True

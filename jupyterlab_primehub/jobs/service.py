@@ -46,7 +46,7 @@ class JobService:
         default_deadline: float | None = None,
         output_template: str = DEFAULT_OUTPUT_TEMPLATE,
         kernel_specs: Callable[[], dict[str, Any]] | None = None,
-        log: logging.Logger | None = None,
+        log: logging.Logger | logging.LoggerAdapter | None = None,
     ) -> None:
         self.root_dir = root_dir
         self.store = store

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,12 +114,48 @@ class Api:
 
 
 @pytest.fixture
-def api(jp_fetch: Any) -> Api:
-    """JSON client for /primehub/api/ on the test server."""
-    return Api(jp_fetch)
+def api(jp_fetch: Any, jp_serverapp: Any) -> Iterator[Api]:
+    """JSON client for /primehub/api/ on the test server.
+
+    Also fails the test if the server's job scheduler hit an unexpected error.
+    """
+    yield Api(jp_fetch)
+    service = jp_serverapp.web_app.settings["primehub_jobs"]
+    errors = {name: b.tick_errors for name, b in service.backends.items() if b.tick_errors}
+    assert not errors, f"job scheduler errors (see the log): {errors}"
 
 
 @pytest.fixture
 def notebook() -> Any:
     """The ``write_notebook`` helper, as a fixture (test modules do not import conftest)."""
     return write_notebook
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def no_scheduler_errors(logger_name: str) -> Iterator[None]:
+    """The job scheduler logs and survives unexpected errors; in tests they are failures."""
+    collect = _Collect()
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(collect)
+    try:
+        yield
+    finally:
+        logger.removeHandler(collect)
+    failures = [m for m in collect.messages if "scheduler tick failed" in m]
+    assert not failures, failures[0]
+
+
+@pytest.fixture(autouse=True)
+def no_scheduler_errors_in_services() -> Iterator[None]:
+    """For JobService instances built by tests (they log to the "test" logger)."""
+    with no_scheduler_errors("test"):
+        yield

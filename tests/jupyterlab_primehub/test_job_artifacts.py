@@ -35,7 +35,7 @@ def test_limits_keep_files_in_path_order_and_drop_symlinks(tmp_path):
         assert sorted(archive.namelist()) == ["a.bin", "b.bin"]
 
 
-def test_artifacts_expire_after_the_retention_period(tmp_path):
+async def test_artifacts_expire_after_the_retention_period(tmp_path):
     store = JobStore(tmp_path / "jobs.sqlite")
     runner = LocalJobRunner(store, tmp_path, artifact_retention=timedelta(days=7))
     for job_id, age in (("00000000000a", 8), ("00000000000b", 6)):
@@ -52,6 +52,6 @@ def test_artifacts_expire_after_the_retention_period(tmp_path):
         store.add(job)
         (runner.files(job_id).artifacts).mkdir(parents=True)
         (runner.files(job_id).artifacts / "model.txt").write_text("m")
-    runner.expire_artifacts()
+    await runner.tick()  # the first scheduling round also applies the retention period
     assert not runner.files("00000000000a").artifacts.exists()
     assert (runner.files("00000000000b").artifacts / "model.txt").exists()

@@ -1,0 +1,348 @@
+"""Kubernetes backend: hands jobs to the hub's ``primehub-jobs`` service, which runs them as
+Kubernetes Jobs with their own instance type and image.
+
+The record, snapshot, log and artifacts of a job stay in this server's jobs dir like a local job's
+(so the REST API, CLI and panel work the same). Dispatching copies the snapshot into the group
+volume (``<group volume>/.primehub-jobs/<id>/input.ipynb``), where the job pod reads it and writes
+its status file and artifacts; the job keeps the same id on the hub. Each round then mirrors the
+hub's state, the new log bytes and the executor's progress into the local record, and copies the
+artifacts in when the job ends. The token is the one the "API Token" dialog governs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from ..context import ServerContext
+from ..errors import Conflict, InvalidRequest
+from .backend import JobBackend
+from .layout import ExecSpec, JobFiles
+from .model import Job, JobError, JobRequest, JobStatus, parse_time, utcnow
+from .paths import GROUP_VOLUME_MESSAGE, resolve_notebook
+from .status import read_status
+from .store import JobStore
+
+JOBS_FOLDER = ".primehub-jobs"
+_FINAL = {"succeeded", "failed", "cancelled"}
+
+
+class HubUnavailable(Exception):
+    """The hub jobs service could not be reached or answered with a server error."""
+
+
+class KubernetesJobBackend(JobBackend):
+    """Jobs run by the hub's primehub-jobs service; this server mirrors their state."""
+
+    name = "kubernetes"
+    description = "Run as a Kubernetes Job with its own instance type and image"
+
+    def __init__(
+        self,
+        store: JobStore,
+        jobs_dir: Path,
+        *,
+        service_url: str,
+        token: Callable[[], str | None],
+        root_dir: str,
+        project_root: str = "/project",
+        poll_interval: float = 2.0,
+        log: logging.Logger | logging.LoggerAdapter | None = None,
+    ) -> None:
+        self.store = store
+        self.jobs_dir = Path(jobs_dir)
+        self.service_url = service_url.rstrip("/") + "/"
+        self.token = token
+        self.root_dir = root_dir
+        self.project_root = project_root.rstrip("/") or "/project"
+        self.poll_interval = poll_interval
+        self.log = log or logging.getLogger(__name__)
+        self.options: dict[str, Any] | None = None  # the hub's context: groups and choices
+        self._task: asyncio.Task | None = None
+        self._wakeup = asyncio.Event()
+
+    # -- JobBackend -----------------------------------------------------------------------------
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def validate(self, request: JobRequest, context: ServerContext) -> None:
+        group, _ = self.locate(request.path)
+        if self.options is None:
+            return  # the hub checks again when the job is dispatched
+        groups = {g["name"]: g for g in self.options.get("groups", [])}
+        if group not in groups:
+            mine = ", ".join(repr(g) for g in groups) or "none"
+            raise InvalidRequest(f"group: you are not a member of {group!r} (your groups: {mine})")
+        for key, wanted, field in (
+            ("instanceType", request.instance_type, "instanceTypes"),
+            ("image", request.image, "images"),
+        ):
+            allowed = [c["name"] for c in groups[group].get(field, [])]
+            if wanted and wanted not in allowed:
+                raise InvalidRequest(
+                    f"{key}: {wanted!r} is not available in group {group!r} "
+                    f"(allowed: {', '.join(repr(a) for a in allowed) or 'none'})"
+                )
+
+    def locate(self, api_path: str) -> tuple[str, str]:
+        """(group, path inside its volume) of a notebook, or InvalidRequest."""
+        notebook = resolve_notebook(api_path, self.root_dir, self.project_root)
+        rel = os.path.relpath(notebook.real_path, os.path.realpath(self.project_root))
+        group, _, inside = rel.partition(os.sep)
+        if rel.startswith("..") or not inside:
+            raise InvalidRequest(GROUP_VOLUME_MESSAGE)
+        return group, inside.replace(os.sep, "/")
+
+    async def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def active_count(self) -> int:
+        # Only jobs not handed to the hub yet need this server; dispatched ones run without it.
+        pending = self.store.with_status(JobStatus.PENDING, backend=self.name)
+        return sum(1 for job in pending if not self._dispatched(job.id))
+
+    async def cancel(self, job: Job) -> Job:
+        if job.status.is_final:
+            raise Conflict(f"Job {job.id} has already {job.status.value}; nothing to cancel.")
+        if not self._dispatched(job.id):
+            self._finalize(job, JobStatus.CANCELLED, "Cancelled by user")
+            return job
+        try:
+            remote = await self._call("POST", f"api/jobs/{job.id}/cancel")
+        except HubUnavailable as e:
+            raise Conflict(f"Could not reach the hub jobs service to cancel: {e}") from None
+        except HTTPClientError as e:
+            if e.code != 409:
+                raise Conflict(f"The hub refused to cancel job {job.id}: {_message(e)}") from None
+            remote = await self._call("GET", f"api/jobs/{job.id}")
+        await self._mirror(job, remote)
+        return self.store.get(job.id) or job
+
+    # -- hub calls ------------------------------------------------------------------------------
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        token = self.token()
+        if not token:
+            raise HubUnavailable("no API token is set (use PrimeHub > API Token...)")
+        request = HTTPRequest(
+            self.service_url + path,
+            method=method,
+            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+            body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
+            request_timeout=30,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as e:
+            if e.code >= 500 or e.code == 599:
+                raise HubUnavailable(f"HTTP {e.code}: {_message(e)}") from None
+            raise
+        except OSError as e:
+            raise HubUnavailable(str(e)) from None
+        if path.endswith("/log"):
+            return response
+        return json.loads(response.body) if response.body else None
+
+    async def refresh_options(self) -> None:
+        """The user's groups, instance types and images from the hub (for the submit dialog)."""
+        try:
+            self.options = await self._call("GET", "api/context")
+        except (HubUnavailable, HTTPClientError) as e:
+            self.log.warning("PrimeHub jobs: hub context unavailable: %s", e)
+
+    def context_options(self, context: ServerContext) -> dict[str, Any]:
+        """Instance types and images of this server's group for the submit dialog."""
+        if not self.options:
+            return {}
+        for group in self.options.get("groups", []):
+            if group["name"] == context.group_name:
+                return {"instanceTypes": group["instanceTypes"], "images": group["images"]}
+        return {}
+
+    # -- scheduling -----------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        rounds = 0
+        while True:
+            try:
+                if rounds % 30 == 0:
+                    await self.refresh_options()
+                rounds += 1
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep mirroring whatever one job looks like
+                self.log.exception("PrimeHub jobs: kubernetes backend round failed")
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def tick(self) -> None:
+        """Dispatch new jobs, mirror the state of dispatched ones."""
+        for job in self.store.with_status(JobStatus.PENDING, JobStatus.RUNNING, backend=self.name):
+            fresh = self.store.get(job.id)
+            if fresh is None or fresh.status.is_final:
+                continue
+            if not self._dispatched(job.id):
+                await self._dispatch(fresh)
+                continue
+            try:
+                remote = await self._call("GET", f"api/jobs/{job.id}")
+            except HubUnavailable as e:
+                self.log.warning("PrimeHub job %s: hub unavailable: %s", job.id, e)
+                continue
+            except HTTPClientError as e:
+                if e.code == 404:
+                    self._finalize(fresh, JobStatus.FAILED, "The hub no longer knows this job.")
+                    continue
+                raise
+            await self._mirror(fresh, remote)
+
+    def _marker(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "remote.json"
+
+    def _dispatched(self, job_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._marker(job_id).read_text())
+        except (OSError, ValueError):
+            return None
+
+    async def _dispatch(self, job: Job) -> None:
+        files = JobFiles(self.job_dir(job.id))
+        try:
+            group, path = self.locate(job.path)
+            spec = ExecSpec.read(files.spec)
+            _, output = self.locate_file(spec.output, group)
+            snapshot = f"{JOBS_FOLDER}/{job.id}/input.ipynb"
+            volume = Path(self.project_root) / group
+            await asyncio.to_thread(_copy_snapshot, files.snapshot, volume / snapshot)
+        except (InvalidRequest, OSError, ValueError) as e:
+            message = getattr(e, "message", None) or str(e)
+            self._finalize(job, JobStatus.FAILED, f"Could not hand the job to the hub: {message}")
+            return
+        body = {
+            "id": job.id,
+            "group": group,
+            "path": path,
+            "output": output,
+            "snapshot": snapshot,
+            "name": job.name,
+            "parameters": job.parameters,
+            "kernel": job.kernel,
+            "timeout": job.cell_timeout,
+            "deadline": job.deadline,
+            "instanceType": job.instance_type,
+            "image": job.image,
+        }
+        try:
+            remote = await self._call("POST", "api/jobs", {k: v for k, v in body.items() if v})
+        except HubUnavailable as e:
+            job.reason = f"Waiting for the hub jobs service: {e}"
+            self.store.save(job)
+            return
+        except HTTPClientError as e:
+            self._finalize(job, JobStatus.FAILED, _message(e))
+            return
+        self._marker(job.id).write_text(json.dumps({"group": group, "hub": remote["id"]}))
+        self.log.info("PrimeHub job %s handed to the hub (group %s)", job.id, group)
+        await self._mirror(job, remote)
+
+    def locate_file(self, real: str, group: str) -> tuple[str, str]:
+        """(group, path in the volume) of an output file next to the notebook."""
+        volume = os.path.realpath(os.path.join(self.project_root, group))
+        rel = os.path.relpath(os.path.realpath(real), volume)
+        if rel.startswith(".."):
+            raise InvalidRequest(GROUP_VOLUME_MESSAGE)
+        return group, rel.replace(os.sep, "/")
+
+    async def _mirror(self, job: Job, remote: dict[str, Any]) -> None:
+        """Copy the hub's view (state, reason, times), the new log and the progress in."""
+        files = JobFiles(self.job_dir(job.id))
+        marker = self._dispatched(job.id) or {}
+        volume_files = Path(self.project_root) / marker.get("group", "") / JOBS_FOLDER / job.id
+        await self._pull_log(job.id, files.log)
+        status = await asyncio.to_thread(read_status, volume_files / "status.json") or {}
+        progress = status.get("progress") or {}
+        job.progress_done = int(progress.get("done", job.progress_done))
+        job.progress_total = int(progress.get("total", job.progress_total))
+        job.started_at = parse_time(remote.get("startedAt")) or job.started_at
+        job.reason = remote.get("reason")
+        state = remote.get("status")
+        if state in _FINAL:
+            job.error = JobError.from_json(status.get("error")) if state == "failed" else None
+            await asyncio.to_thread(_copy_artifacts, volume_files / "artifacts", files.artifacts)
+            job.finished_at = parse_time(remote.get("finishedAt")) or utcnow()
+            job.status = JobStatus(state)
+            self.log.info("PrimeHub job %s %s on Kubernetes", job.id, state)
+        elif state == "running":
+            job.status = JobStatus.RUNNING
+        self.store.save(job)
+
+    async def _pull_log(self, job_id: str, path: Path) -> None:
+        offset = await asyncio.to_thread(_size, path)
+        try:
+            response = await self._call("GET", f"api/jobs/{job_id}/log?offset={offset}")
+        except (HubUnavailable, HTTPClientError) as e:
+            self.log.debug("PrimeHub job %s: log not available: %s", job_id, e)
+            return
+        if response.body:
+            await asyncio.to_thread(_append, path, response.body)
+
+    def _finalize(self, job: Job, state: JobStatus, reason: str) -> None:
+        job.status = state
+        job.reason = reason
+        job.finished_at = utcnow()
+        self.store.save(job)
+        self.log.info("PrimeHub job %s %s: %s", job.id, state.value, reason)
+
+
+def _message(error: HTTPClientError) -> str:
+    try:
+        return json.loads(error.response.body)["message"]  # type: ignore[union-attr]
+    except (AttributeError, ValueError, KeyError, TypeError):
+        return str(error)
+
+
+def _copy_snapshot(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def _copy_artifacts(source: Path, target: Path) -> None:
+    if not source.is_dir():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as f:
+        f.write(data)
