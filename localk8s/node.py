@@ -47,6 +47,8 @@ class NodeAgent:
         self._dirty: dict[str, PodRunner] = {}
         self._dirty_event = asyncio.Event()
         self._stop = asyncio.Event()
+        # Strong references: asyncio keeps only weak ones to running tasks.
+        self._background: set[asyncio.Task] = set()
         if not settings.container_path_prefix:
             venv_bin = REPO_ROOT / ".venv" / "bin"
             settings.container_path_prefix = [
@@ -334,6 +336,11 @@ class NodeAgent:
         await self._push_status(meta["namespace"], meta["name"], meta["uid"], status)
         await self.event(pod, "Warning", reason, message, None)
 
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def reconcile(self, pod: dict) -> None:
         """Bring the node in line with one pod object (called for every list item and event)."""
         meta = pod["metadata"]
@@ -345,7 +352,7 @@ class NodeAgent:
         if meta.get("deletionTimestamp"):
             if uid not in self.deleting:
                 self.deleting.add(uid)
-                asyncio.create_task(self._delete_pod(pod))
+                self._spawn(self._delete_pod(pod))
             return
         if runner is not None or phase in ("Succeeded", "Failed"):
             return
@@ -353,7 +360,7 @@ class NodeAgent:
             "waiting" not in (cs.get("state") or {}) for cs in pod["status"]["containerStatuses"]
         )
         if started_before or phase == "Running":
-            asyncio.create_task(
+            self._spawn(
                 self._fail_stale(
                     pod,
                     "NodeAgentRestarted",

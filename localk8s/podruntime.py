@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from localk8s import network, podspec
+from localk8s.kubeapi import ApiError
 from localk8s.settings import Settings
 
 log = logging.getLogger("localk8s.node")
@@ -176,7 +177,9 @@ class PodRunner:
         self._main: asyncio.Task | None = None
         self._volume_paths: dict[str, str] = {}
         self._lookups = podspec.Lookups()
-        self._env_cache: dict[str, dict[str, str]] = {}
+        self._deadline_task: asyncio.Task | None = None
+        # Condition type -> (status, lastTransitionTime): times change only on transitions.
+        self._transitions: dict[str, tuple[str, str]] = {}
 
     # -- public ---------------------------------------------------------------------------
 
@@ -202,11 +205,15 @@ class PodRunner:
         t = now_iso()
 
         def cond(kind: str, ok: bool, reason: str | None = None) -> dict[str, Any]:
+            value = "True" if ok else "False"
+            previous = self._transitions.get(kind)
+            if previous is None or previous[0] != value:
+                self._transitions[kind] = (value, t)
             c = {
                 "type": kind,
-                "status": "True" if ok else "False",
+                "status": value,
                 "lastProbeTime": None,
-                "lastTransitionTime": t,
+                "lastTransitionTime": self._transitions[kind][1],
             }
             if reason and not ok:
                 c["reason"] = reason
@@ -246,6 +253,8 @@ class PodRunner:
         for c in self.inits + self.containers:
             for t in c.tasks:
                 t.cancel()
+        if self._deadline_task is not None and self._deadline_task is not asyncio.current_task():
+            self._deadline_task.cancel()
 
     async def cleanup(self) -> None:
         """Remove the pod's namespace and directory (after the pod is gone)."""
@@ -266,7 +275,7 @@ class PodRunner:
                 return
             deadline = self.pod["spec"].get("activeDeadlineSeconds")
             if deadline:
-                asyncio.create_task(self._deadline(float(deadline)))
+                self._deadline_task = asyncio.create_task(self._deadline(float(deadline)))
             for c in self.inits:
                 ok = await self._run_to_completion(c)
                 if not ok:
@@ -298,7 +307,14 @@ class PodRunner:
             try:
                 await self._setup()
                 return
-            except (podspec.PodSpecError, LookupError) as exc:
+            except (
+                podspec.PodSpecError,
+                LookupError,
+                ApiError,
+                aiohttp.ClientError,
+                network.NetworkError,
+            ) as exc:
+                # All retried: a missing object may appear, the API server may come back.
                 msg = str(exc)
                 for c in self.inits + self.containers:
                     c.waiting_reason = "CreateContainerConfigError"
