@@ -109,6 +109,8 @@ class Executor:
         self.source_index: dict[int, int] = {}  # id(cell) -> index in the submitted notebook
         self.current_cell: Any = None
         self.stop_reason: str | None = None  # "cancel" or "deadline" when we cancel ourselves
+        self.main_task: asyncio.Task | None = None
+        self.output_error: str | None = None  # why the output notebook could not be written
 
     # -- status and output -------------------------------------------------------------------
     def write_status(self) -> None:
@@ -128,8 +130,6 @@ class Executor:
             if self.output_error is None:
                 self.log.event(f"Cannot write the output notebook {out}: {e.strerror or e}")
             self.output_error = f"Cannot write the output notebook {out.name}: {e.strerror or e}"
-
-    output_error: str | None = None
 
     def finish(self, state: str, error: dict[str, Any] | None, reason: str | None) -> str:
         """Record the final state (returned: a write failure turns success into failure)."""
@@ -280,8 +280,6 @@ class Executor:
             self.stop_reason = why
             if self.main_task is not None:
                 self.main_task.cancel()
-
-    main_task: asyncio.Task | None = None
 
     def error_for(self, cell: Any, ename: str, evalue: str) -> dict[str, Any]:
         index = self.source_index.get(id(cell)) if cell is not None else None
