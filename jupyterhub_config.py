@@ -129,5 +129,72 @@ c.JupyterHub.load_roles = [
         "name": "idle-culler",
         "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
         "services": ["idle-culler"],
-    }
+    },
+    # primehub-jobs reads callers' groups and admin flag; users and their servers' tokens may
+    # call it (the "server" role is what $JUPYTERHUB_API_TOKEN of a server gets).
+    {
+        "name": "primehub-jobs",
+        "scopes": ["read:users:name", "read:users:groups"],
+        "services": ["primehub-jobs"],
+    },
+    {"name": "user", "scopes": ["self", "access:services!service=primehub-jobs"]},
+    {
+        "name": "server",
+        "scopes": [
+            "users:activity!user",
+            "access:servers!server",
+            "access:services!service=primehub-jobs",
+        ],
+    },
 ]
+
+# ---- notebook jobs on Kubernetes (primehub-jobs service) ------------------------------------
+# Runs "Submit Notebook as Job" with the "kubernetes" backend as Kubernetes Jobs in the servers'
+# namespace, with the catalog and quotas of the spawner. PRIMEHUB_JOBS_PORT (default 8090; on
+# the local cluster a free port) is where it listens; pods reach it at PRIMEHUB_JOBS_URL.
+if env("PRIMEHUB_JOBS_PORT"):
+    jobs_port = int(env("PRIMEHUB_JOBS_PORT"))
+elif local:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((bridge_ip, 0))
+        jobs_port = sock.getsockname()[1]
+else:
+    jobs_port = 8090
+jobs_host = bridge_ip if local else "0.0.0.0"
+jobs_command = [
+    sys.executable,
+    "-m",
+    "primehub_spawner.jobs",
+    f"--catalog={c.PrimeHubSpawner.catalog_path}",
+    f"--namespace={c.KubeSpawner.namespace}",
+    f"--state-dir={state_dir / 'primehub-jobs'}",
+]
+if local:
+    # pods are local processes: the executor runs from this venv
+    jobs_command += [
+        f"--JobsApp.executor_command={sys.executable}",
+        "--JobsApp.executor_command=-m",
+        "--JobsApp.executor_command=jupyterlab_primehub.jobs.execute",
+    ]
+c.JupyterHub.services.append(
+    {
+        "name": "primehub-jobs",
+        "url": f"http://{jobs_host}:{jobs_port}",
+        "command": jobs_command,
+        # managed services get a minimal environment: pass the cluster credentials' location
+        "environment": {
+            k: os.environ[k]
+            for k in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+            if os.environ.get(k)
+        },
+    }
+)
+# where single-user servers find the service (JupyterLab's "kubernetes" job backend)
+jobs_public = env("PRIMEHUB_JOBS_URL") or (
+    f"http://{bridge_ip}:{jobs_port}/services/primehub-jobs/"
+    if local
+    else f"http://hub:{jobs_port}/services/primehub-jobs/"
+)
+c.KubeSpawner.environment.update({"PRIMEHUB_JOBS_URL": jobs_public})
