@@ -8,6 +8,7 @@ prefix and API token in ``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX`
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from datetime import timedelta
@@ -32,6 +33,10 @@ class JobsApp(Application):
 
     name = "primehub-jobs"
     description = "PrimeHub notebook jobs on Kubernetes (a JupyterHub service)"
+
+    @default("log_level")
+    def _log_level_default(self) -> int:
+        return logging.INFO
 
     config_file = Unicode("", config=True, help="A traitlets config file to load first.")
     catalog_path = Unicode(
