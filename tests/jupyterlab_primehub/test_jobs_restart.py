@@ -49,7 +49,7 @@ def dirs(tmp_path, notebook):
         root / "nb.ipynb",
         "print('one')",
         # Long enough to span the restart; the marker file says the cell has started.
-        "import pathlib, time\npathlib.Path('started').touch()\ntime.sleep(4)",
+        "import pathlib, time\npathlib.Path('started').touch()\ntime.sleep(6)",
         "print('three')",
     )
     return root, jobs_dir
