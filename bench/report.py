@@ -107,7 +107,7 @@ def format_table(section: Section) -> str:
     rows = [header]
     for r in section.rows:
         peer = _fmt(r.peer, r.unit) + (f" ({r.peer_name})" if r.peer_name and r.peer else "")
-        rat = "-" if r.ratio is None else f"{r.ratio:.2f}"
+        rat = "-" if r.ratio is None or math.isnan(r.ratio) else f"{r.ratio:.2f}"
         rows.append((r.metric, _fmt(r.ours, r.unit), peer, rat, r.note))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
     for row in rows:

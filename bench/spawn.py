@@ -1,0 +1,116 @@
+"""Spawn overhead: PrimeHubSpawner vs plain KubeSpawner with an equivalent profile_list.
+
+Both hubs run at the same time on the local cluster (own namespaces); spawns alternate between
+them so load on the shared machine hits both alike. One warm-up spawn each (it starts the
+reflectors: their initial list and watch are not per-spawn costs) is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bench.hubs import (
+    cluster_session,
+    request_records,
+    spawn_and_wait,
+    start_kubespawner,
+    start_primehub,
+    summarize,
+    workdir,
+)
+from bench.report import Row, Section, median
+from localk8s.testing import wait_for
+
+USER = "spawn-bench"
+SIDES = ("ours", "peer")
+
+
+def run(args: argparse.Namespace) -> Section:
+    """Measure and return the section."""
+    with cluster_session() as cluster:
+        return _run(cluster, max(1, args.spawns))
+
+
+def _run(cluster: Any, spawns: int) -> Section:
+    section = Section("spawn", "Spawn overhead: PrimeHubSpawner vs KubeSpawner profile_list")
+    namespaces = {"ours": cluster.create_namespace("bench-ph"), "peer": ""}
+    namespaces["peer"] = cluster.create_namespace("bench-ks")
+    options = {"ours": {"group": "bench", "instance_type": "cpu-half"}, "peer": None}
+    times: dict[str, list[float]] = {s: [] for s in SIDES}
+    spawn_requests: dict[str, list[dict[str, int]]] = {s: [] for s in SIDES}
+    stop_requests: dict[str, list[dict[str, int]]] = {s: [] for s in SIDES}
+    failures: dict[str, list[str]] = {s: [] for s in SIDES}
+    hubs = {}
+    tmp = workdir("spawn")
+    try:
+        hubs["ours"] = start_primehub(cluster, namespaces["ours"], tmp / "ph", [USER])
+        hubs["peer"] = start_kubespawner(cluster, namespaces["peer"], tmp / "ks")
+        for hub in hubs.values():
+            hub.create_user(USER)
+        for i in range(spawns + 1):
+            for side in SIDES:
+                hub = hubs[side]
+                before, _ = request_records(hub)
+                try:
+                    elapsed = spawn_and_wait(hub, USER, options[side])
+                except RuntimeError as e:
+                    failures[side].append(str(e).splitlines()[0])
+                    print(f"[bench] spawn {i} {side} FAILED: {failures[side][-1]}")
+                    elapsed = None
+                after, records = request_records(hub, before)
+                if hub.user(USER).get("servers"):
+                    hub.stop_server(USER)
+                wait_for(
+                    lambda s=side: (
+                        not cluster.get(
+                            "pods", "-n", namespaces[s], "-l", "component=singleuser-server"
+                        )["items"]
+                    ),
+                    180,
+                    what=f"{side} pod deleted",
+                )
+                _, stop_records = request_records(hub, after)
+                if i == 0 or elapsed is None:
+                    continue  # warm-up, or a failed spawn (reported)
+                times[side].append(elapsed)
+                spawn_requests[side].append(summarize(records))
+                stop_requests[side].append(summarize(stop_records))
+                print(f"[bench] spawn {i} {side}: {elapsed:.2f}s, {len(records)} k8s requests")
+    finally:
+        for hub in hubs.values():
+            hub.stop()
+        for ns in namespaces.values():
+            cluster.delete_namespace(ns)
+
+    def per_spawn(side: str, verbs: tuple[str, ...] | None = None) -> float:
+        counts = [
+            sum(n for k, n in c.items() if verbs is None or k.split()[0] in verbs)
+            for c in spawn_requests[side]
+        ]
+        return median(counts)
+
+    ks = "KubeSpawner"
+    section.rows = [
+        Row("POST to ready (median)", median(times["ours"]), median(times["peer"]), peer_name=ks),
+        Row("k8s API requests per spawn", per_spawn("ours"), per_spawn("peer"), "count", ks,
+            note="counted in the hub's client, not at the apiserver"),
+        Row("  of which list", per_spawn("ours", ("list",)), per_spawn("peer", ("list",)),
+            "count", ks, note="the quota check must add none"),
+        Row("  of which watch", per_spawn("ours", ("watch",)), per_spawn("peer", ("watch",)),
+            "count", ks, note="reflector re-watches falling in the window"),
+        Row("failed spawns", len(failures["ours"]), len(failures["peer"]), "count", ks),
+    ]  # fmt: skip
+    section.ok = not any(failures.values())
+    if not section.ok:
+        section.error = f"failed spawns: {failures}"
+    section.details = {
+        "spawns_each": spawns,
+        "samples": times,
+        "requests_per_spawn": spawn_requests,
+        "requests_per_stop": stop_requests,
+        "failures": failures,
+        "counting": "client side: kubernetes_asyncio REST calls in the hub process",
+        "hub_logs": str(tmp),
+    }
+    return section
