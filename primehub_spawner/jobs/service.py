@@ -357,8 +357,9 @@ class JobsService:
             for job in active:
                 if job.state != State.PENDING:
                     await self._reconcile(job, k8s_jobs.get(job_object_name(job.id)))
-            await self._admit([j for j in active if j.state == State.PENDING])
-            await self._fire_schedules()
+            await self._fire_schedules()  # after reconciling: "previous run active" is current
+            pending, _ = await self._db(self.store.jobs, states=(State.PENDING,), oldest_first=True)
+            await self._admit(pending)
             await self._cleanup(k8s_jobs)
 
     async def _reconcile(self, job: HubJob, k8s_job: dict | None) -> None:

@@ -1,0 +1,254 @@
+"""Hub jobs service logic without a cluster: request checks, Job outcomes, schedules.
+
+The Kubernetes side is an in-memory double recording created Jobs (the e2e tests run the real
+thing); the store is the real SQLite file, so restarts are real too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from primehub_spawner.catalog import CatalogSource
+from primehub_spawner.jobs.errors import Conflict, JobsError
+from primehub_spawner.jobs.requests import parse_submit, volume_path
+from primehub_spawner.jobs.service import (
+    Caller,
+    JobsService,
+    Settings,
+    job_outcome,
+    pending_reason,
+)
+from primehub_spawner.jobs.store import JobStore
+
+ALICE = Caller("alice")
+
+
+class RecordingKube:
+    """Records Jobs; no pods ever appear (jobs stay 'preparing')."""
+
+    def __init__(self) -> None:
+        self.created: list[dict] = []
+        self.pods: dict = {}
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def list_jobs(self) -> dict:
+        return {m["metadata"]["name"]: {"status": {}} for m in self.created}
+
+    def job_pods(self, name: str) -> list:
+        return []
+
+    async def ensure_pvcs(self, pvcs) -> None: ...
+
+    async def create_job(self, manifest: dict) -> None:
+        self.created.append(manifest)
+
+    async def delete_job(self, name: str) -> None:
+        self.created = [m for m in self.created if m["metadata"]["name"] != name]
+
+    async def pod_log(self, pod: str, limit_bytes=None) -> str:
+        return ""
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def env(tmp_path, catalog_dict):
+    clock = Clock(datetime(2026, 3, 1, 10, 0, 30, tzinfo=timezone.utc))
+    kube = RecordingKube()
+
+    def make() -> JobsService:
+        return JobsService(
+            JobStore(tmp_path / "jobs.sqlite"),
+            kube,
+            CatalogSource(data=catalog_dict),
+            tmp_path / "logs",
+            Settings(namespace="ns"),
+            clock=clock,
+        )
+
+    return make, clock, kube
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("../x.ipynb", "outside the group volume of 'phusers'"),
+        ("/project/other/x.ipynb", "outside the group volume of 'phusers'"),
+        ("a/../../x.ipynb", "outside the group volume of 'phusers'"),
+        ("notes.txt", "is not a notebook"),
+        (".primehub-jobs/1/input.ipynb", "must be outside the .primehub-jobs folder"),
+    ],
+)
+def test_paths_stay_in_the_group_volume(raw, message):
+    with pytest.raises(JobsError, match=message):
+        volume_path(raw, "path", "phusers", "/project", jobs_folder=False)
+
+
+def test_absolute_paths_inside_the_volume_are_relative_afterwards():
+    got = volume_path(
+        "/project/phusers/a/./b.ipynb", "path", "phusers", "/project", jobs_folder=False
+    )
+    assert got == "a/b.ipynb"
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ([], "must be a JSON object"),
+        ({"path": "a.ipynb", "color": 1}, "color: unknown field"),
+        ({}, "path: required"),
+        ({"path": "a.ipynb", "deadline": 0}, "deadline: must be between 1 and"),
+        ({"path": "a.ipynb", "deadline": True}, "deadline: must be a number"),
+        ({"path": "a.ipynb", "parameters": {"1x": 1}}, "not a valid variable name"),
+        ({"path": "a.ipynb", "id": "../../etc"}, "id: must be 12 lower-case"),
+    ],
+)
+def test_bad_submit_bodies_say_what_to_change(body, message):
+    with pytest.raises(JobsError, match=message):
+        parse_submit(body, max_deadline=86400)
+
+
+def test_submit_uses_the_spawn_rules_and_messages(env):
+    make, _, _ = env
+    service = make()
+    with pytest.raises(JobsError) as info:
+        run(service.submit(ALICE, {"group": "Research_Lab", "path": "a.ipynb"}))
+    assert info.value.status == 403
+    assert info.value.message == (
+        "group: you are not a member of 'Research_Lab' (your groups: 'phusers')"
+    )
+    with pytest.raises(JobsError, match="instance_type: 'gpu-2' is not available"):
+        run(service.submit(ALICE, {"path": "a.ipynb", "instanceType": "gpu-2"}))
+    job = run(service.submit(ALICE, {"path": "team/a.ipynb", "instanceType": "gpu-1"}))
+    assert (job.group, job.image, job.state.value, job.deadline) == (
+        "phusers",
+        "torch",
+        "pending",
+        86400,
+    )
+    assert job.output.startswith("team/a-20260301100030-") and job.output.endswith("-output.ipynb")
+
+
+def test_jobs_are_private_to_their_user_and_admins_see_all(env):
+    make, _, _ = env
+    service = make()
+    job = run(service.submit(ALICE, {"path": "a.ipynb"}))
+    with pytest.raises(JobsError) as info:
+        run(service.get(Caller("bob"), job.id))
+    assert info.value.status == 404
+    assert run(service.get(Caller("root", admin=True), job.id)).id == job.id
+    assert run(service.list(Caller("bob")))[1] == 0
+
+
+def test_pending_cancel_and_final_cancel_conflict(env):
+    make, _, _ = env
+    service = make()
+    job = run(service.submit(ALICE, {"path": "a.ipynb"}))
+    cancelled = run(service.cancel(ALICE, job.id))
+    assert (cancelled.state.value, cancelled.reason) == ("cancelled", "Cancelled by alice")
+    with pytest.raises(Conflict):
+        run(service.cancel(ALICE, job.id))
+
+
+def test_schedule_runs_skips_while_active_and_survives_restart(env):
+    make, clock, kube = env
+    service = make()
+    with pytest.raises(JobsError, match="minute: 61 is out of range"):
+        run(
+            service.create_schedule(
+                ALICE, {"path": "a.ipynb", "recurrence": "custom", "cron": "61 * * * *"}
+            )
+        )
+    schedule = run(
+        service.create_schedule(
+            ALICE,
+            {
+                "path": "a.ipynb",
+                "recurrence": "custom",
+                "cron": "*/5 * * * *",
+                "timezone": "Asia/Taipei",
+            },
+        )
+    )
+    assert schedule.next_run == datetime(2026, 3, 1, 10, 5, tzinfo=timezone.utc)
+
+    clock.now += timedelta(minutes=5)
+    run(service.tick())
+    after = run(service.get_schedule(ALICE, schedule.id))
+    assert (after.runs, after.skipped) == (1, 0)
+    assert after.next_run == datetime(2026, 3, 1, 10, 10, tzinfo=timezone.utc)
+    first = run(service.get(ALICE, after.last_job_id))
+    assert first.schedule_id == schedule.id
+    # the round admitted it and created the Kubernetes Job: it is now preparing
+    assert first.state.value == "preparing"
+    assert kube.created[0]["metadata"]["name"] == f"primehub-job-{first.id}"
+
+    # a hub restart: a new service over the same database
+    service = make()
+    clock.now += timedelta(minutes=5)
+    run(service.tick())
+    after = run(service.get_schedule(ALICE, schedule.id))
+    assert (after.runs, after.skipped) == (1, 1)
+    assert f"the previous run (job {first.id}) is still preparing" in after.last_message
+    with pytest.raises(Conflict, match="is still preparing"):
+        run(service.run_schedule(ALICE, schedule.id))
+
+
+def test_job_outcomes_from_the_kubernetes_job_and_pod():
+    def pod(code, reason="Error"):
+        return {
+            "status": {
+                "containerStatuses": [
+                    {"state": {"terminated": {"exitCode": code, "reason": reason}}}
+                ]
+            }
+        }
+
+    failed = {"status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}}
+    assert job_outcome({"status": {"active": 1}}, None, 60) is None
+    assert job_outcome({"status": {"succeeded": 1}}, pod(0), 60)[0].value == "succeeded"
+    state, reason, code = job_outcome(failed, pod(1), 60)
+    assert (state.value, code) == ("failed", 1)
+    assert reason.startswith("The notebook raised an error")
+    deadline = {
+        "status": {
+            "conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]
+        }
+    }
+    assert job_outcome(deadline, None, 60)[1].startswith(
+        "Deadline exceeded: the job ran longer than 60 seconds"
+    )
+    assert "OOMKilled" in job_outcome(failed, pod(137, "OOMKilled"), 60)[1]
+
+
+def test_pending_reason_quotes_the_scheduler():
+    pod = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+                }
+            ]
+        }
+    }
+    assert pending_reason(pod) == (
+        "Waiting for a node: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+    )
