@@ -15,8 +15,10 @@ from .api_token import TokenStore
 from .context import ContextLogger, ServerContext
 from .handlers import HANDLERS
 from .jobs import artifacts
+from .jobs.backend import JobBackend
 from .jobs.local import LocalJobRunner
 from .jobs.model import utcnow
+from .jobs.remote import KubernetesJobBackend
 from .jobs.service import DEFAULT_OUTPUT_TEMPLATE, JobService
 from .jobs.store import JobStore
 
@@ -148,10 +150,27 @@ class PrimeHubApp(ExtensionApp):
             log=log,
             on_activity=self._bump_activity,
         )
+        tokens = TokenStore(jobs_dir / "api-token")
+        backends: dict[str, JobBackend] = {local.name: local}
+        # Under a hub with the primehub-jobs service (PRIMEHUB_JOBS_URL from the spawner's env):
+        # jobs may also run as Kubernetes Jobs with their own instance type and image.
+        jobs_url = os.environ.get("PRIMEHUB_JOBS_URL")
+        if jobs_url and context.in_hub:
+            remote = KubernetesJobBackend(
+                store,
+                jobs_dir,
+                service_url=jobs_url,
+                token=lambda: tokens.current()[0],
+                root_dir=self.serverapp.root_dir,
+                project_root=self.group_volume_root or "/project",
+                poll_interval=max(self.poll_interval, 2.0),
+                log=log,
+            )
+            backends[remote.name] = remote
         self.jobs = JobService(
             root_dir=self.serverapp.root_dir,
             store=store,
-            backends={local.name: local},
+            backends=backends,
             default_backend=self.default_backend,
             context=context,
             group_volume_root=self.group_volume_root or None,
@@ -160,7 +179,7 @@ class PrimeHubApp(ExtensionApp):
             output_template=self.output_template,
             log=log,
         )
-        self.tokens = TokenStore(jobs_dir / "api-token")
+        self.tokens = tokens
         self.settings.update(primehub_jobs=self.jobs, primehub_tokens=self.tokens)
         # The runner needs a running loop; the server's loop runs once startup completes.
         IOLoop.current().add_callback(self.jobs.start)
