@@ -90,6 +90,10 @@ class ContextHandler(PrimeHubHandler):
                 "deadline": service.default_deadline,
             },
         )
+        for backend in service.backends.values():  # e.g. the group's instance types and images
+            options = getattr(backend, "context_options", None)
+            if options is not None:
+                data.update(options(service.context))
         self.write_json(data)
 
 
