@@ -130,10 +130,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
     let notifyOnFinish = true;
     const logViews = new Map<string, MainAreaWidget<JobLogView>>();
 
-    const openOutput = (job: IJob): void => {
-      if (job.outputPath) {
-        void app.commands.execute('docmanager:open', { path: job.outputPath });
+    const openOutput = async (job: IJob): Promise<void> => {
+      if (!job.outputPath) {
+        return;
       }
+      try {
+        await app.serviceManager.contents.get(job.outputPath, { content: false });
+      } catch {
+        // E.g. a job cancelled before its first cell: say so instead of a generic error.
+        await showErrorMessage(
+          trans.__('No output notebook'),
+          trans.__(
+            'Job "%1" did not write %2 (or it was moved or deleted).',
+            job.name,
+            job.outputPath
+          )
+        );
+        return;
+      }
+      await app.commands.execute('docmanager:open', { path: job.outputPath });
     };
 
     const viewLog = (job: IJob): void => {
@@ -275,7 +290,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       const open = job.outputPath
-        ? [{ label: trans.__('Open output'), callback: () => openOutput(job) }]
+        ? [{ label: trans.__('Open output'), callback: () => void openOutput(job) }]
         : [];
       const log = { label: trans.__('View log'), callback: () => viewLog(job) };
       if (job.status === 'succeeded') {

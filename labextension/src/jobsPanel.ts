@@ -12,7 +12,7 @@ import { JobsModel } from './jobsModel';
 
 /** What the buttons of a job row do (implemented by the plugin). */
 export interface IJobActions {
-  openOutput(job: IJob): void;
+  openOutput(job: IJob): Promise<void>;
   viewLog(job: IJob): void;
   cancel(job: IJob): Promise<void>;
   rerun(job: IJob): Promise<void>;
@@ -274,7 +274,7 @@ export class JobsPanel extends Widget {
     const a = this.actions;
     if (job.outputPath && !isActive(job)) {
       actions.appendChild(
-        this.button(job, 'output', trans.__('Open output'), () => a.openOutput(job))
+        this.button(job, 'output', trans.__('Open output'), () => void a.openOutput(job))
       );
     }
     actions.appendChild(this.button(job, 'log', trans.__('Log'), () => a.viewLog(job)));
