@@ -32,13 +32,17 @@ class RecordingKube:
     def __init__(self) -> None:
         self.created: list[dict] = []
         self.pods: dict = {}
+        self.statuses: dict[str, dict] = {}  # Job name -> status, as the controller sets it
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
     async def list_jobs(self) -> dict:
-        return {m["metadata"]["name"]: {"status": {}} for m in self.created}
+        return {
+            m["metadata"]["name"]: {"status": self.statuses.get(m["metadata"]["name"], {})}
+            for m in self.created
+        }
 
     def job_pods(self, name: str) -> list:
         return []
@@ -252,3 +256,21 @@ def test_pending_reason_quotes_the_scheduler():
     assert pending_reason(pod) == (
         "Waiting for a node: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
     )
+
+
+def test_restart_reconciles_with_the_kubernetes_jobs(env):
+    make, clock, kube = env
+    service = make()
+    done = run(service.submit(ALICE, {"path": "a.ipynb"}))
+    gone = run(service.submit(ALICE, {"path": "b.ipynb"}))
+    run(service.tick())
+    assert run(service.get(ALICE, done.id)).state.value == "preparing"
+    # while the service is down, one Job completes and the other is deleted by someone
+    kube.statuses[f"primehub-job-{done.id}"] = {"succeeded": 1}
+    kube.created = [m for m in kube.created if gone.id not in m["metadata"]["name"]]
+    service = make()
+    run(service.tick())
+    assert run(service.get(ALICE, done.id)).state.value == "succeeded"
+    lost = run(service.get(ALICE, gone.id))
+    assert lost.state.value == "failed"
+    assert lost.reason == "The Kubernetes Job was deleted outside PrimeHub before it finished."
