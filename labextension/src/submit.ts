@@ -17,6 +17,9 @@ import {
   IContext,
   IJob,
   IJobRequest,
+  imageFits,
+  imageLabel,
+  instanceTypeLabel,
   toChoice
 } from './core/jobs';
 import {
@@ -231,15 +234,20 @@ export class SubmitForm extends Widget {
         'instanceType',
         trans.__('Instance type'),
         options.context.instanceTypes,
-        initial.instanceType ?? options.context.instanceType ?? ''
+        initial.instanceType ?? options.context.instanceType ?? '',
+        instanceTypeLabel
       );
       this.imageInput = this.addChoiceField(
         remote,
         'image',
         trans.__('Image'),
         options.context.images,
-        initial.image ?? options.context.image ?? ''
+        initial.image ?? options.context.image ?? '',
+        imageLabel
       );
+      this.instanceTypeInput.addEventListener('change', () => this.checkImage());
+      this.imageInput.addEventListener('change', () => this.checkImage());
+      this.checkImage();
       node.appendChild(remote);
       this.remoteSection = remote;
       this.updateRemote();
@@ -347,16 +355,11 @@ export class SubmitForm extends Widget {
     key: string,
     label: string,
     choices: (IChoice | string)[] | undefined,
-    selected: string
+    selected: string,
+    describe: (choice: IChoice | string) => string
   ): HTMLInputElement | HTMLSelectElement {
     if (choices && choices.length) {
-      const options = choices.map(c => {
-        const choice = toChoice(c);
-        return {
-          value: choice.name,
-          label: choice.displayName ? `${choice.displayName} (${choice.name})` : choice.name
-        };
-      });
+      const options = choices.map(c => ({ value: toChoice(c).name, label: describe(c) }));
       if (selected && !options.some(o => o.value === selected)) {
         options.unshift({ value: selected, label: selected });
       }
@@ -466,6 +469,35 @@ export class SubmitForm extends Widget {
     }
   }
 
+  /** The chosen instance type and image as the server described them (if it did). */
+  private chosen(list: (IChoice | string)[] | undefined, name: string | undefined) {
+    return (list ?? []).map(toChoice).find(c => c.name === name);
+  }
+
+  /**
+   * GPU-only images are disabled for instance types without GPU (as in the spawn form);
+   * returns the problem with the current pair, if any.
+   */
+  private checkImage(): string | null {
+    const input = this.imageInput;
+    if (!input) {
+      return null;
+    }
+    const context = this.options.context;
+    const instanceType = this.chosen(context.instanceTypes, this.instanceTypeInput?.value);
+    if (input instanceof HTMLSelectElement) {
+      for (const option of Array.from(input.options)) {
+        option.disabled = !imageFits(this.chosen(context.images, option.value), instanceType);
+      }
+    }
+    const image = this.chosen(context.images, input.value);
+    const problem = imageFits(image, instanceType)
+      ? null
+      : this.trans.__('Image %1 needs an instance type with a GPU.', input.value);
+    this.setFieldError(input, this.errorNodeOf(input), problem ?? '');
+    return problem;
+  }
+
   private updateRemote(): void {
     if (!this.remoteSection) {
       return;
@@ -487,6 +519,9 @@ export class SubmitForm extends Widget {
       if (this.checkParameter(parameter)) {
         bad.push(this.paramInputs.get(parameter.name)!);
       }
+    }
+    if (this.remoteSection && !this.remoteSection.hidden && this.checkImage()) {
+      bad.push(this.imageInput!);
     }
     const timeout = this.checkDuration(this.timeoutInput);
     if (timeout === undefined) {

@@ -6,6 +6,9 @@ import {
   groupName,
   hasRemoteBackend,
   IJob,
+  imageFits,
+  imageLabel,
+  instanceTypeLabel,
   isActive,
   newlyFinished
 } from '../src/core/jobs';
@@ -76,5 +79,30 @@ describe('job helpers', () => {
     expect(groupName({ group: { name: 'phusers', id: '1' } })).toBe('phusers');
     expect(groupName({ group: 'g' })).toBe('g');
     expect(groupName({ group: null })).toBeNull();
+  });
+});
+
+describe('remote resource choices', () => {
+  const cpu = { name: 'cpu-1', displayName: 'CPU 1', cpu: 1, memory: '2Gi', gpu: 0 };
+  const gpu = { name: 'gpu-1', displayName: 'GPU 1', cpu: 4, memory: '16Gi', gpu: 1 };
+  const cuda = { name: 'torch', displayName: 'PyTorch', type: 'gpu' };
+  const base = { name: 'base', type: 'both' };
+
+  it('labels instance types with CPU / memory / GPU', () => {
+    expect(instanceTypeLabel(cpu)).toBe('CPU 1 (cpu-1): 1 CPU / 2Gi / 0 GPU');
+    expect(instanceTypeLabel('small')).toBe('small');
+  });
+
+  it('labels images with their kind', () => {
+    expect(imageLabel(cuda)).toBe('PyTorch (torch), GPU');
+    expect(imageLabel(base)).toBe('base, Universal');
+    expect(imageLabel('plain')).toBe('plain');
+  });
+
+  it('refuses GPU-only images on CPU-only instance types', () => {
+    expect(imageFits(cuda, cpu)).toBe(false);
+    expect(imageFits(cuda, gpu)).toBe(true);
+    expect(imageFits(base, cpu)).toBe(true);
+    expect(imageFits(cuda, 'unknown')).toBe(true);
   });
 });

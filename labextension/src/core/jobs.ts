@@ -55,6 +55,12 @@ export interface IChoice {
   displayName?: string;
   description?: string;
   language?: string;
+  /** Instance types: limits. */
+  cpu?: number | null;
+  memory?: string | number | null;
+  gpu?: number | null;
+  /** Images: cpu | gpu | both. */
+  type?: string | null;
 }
 
 /** `GET /primehub/api/context`: this server's launch context and what jobs may use. */
@@ -174,4 +180,43 @@ export function checkJobName(name: string): string | null {
     return 'The job name must be at most 200 characters.';
   }
   return null;
+}
+
+/** "CPU 1 (cpu-1): 1 CPU / 2Gi / 0 GPU" — an instance type as the spawn form shows it. */
+export function instanceTypeLabel(choice: IChoice | string): string {
+  const it = toChoice(choice);
+  const name = it.displayName && it.displayName !== it.name ? `${it.displayName} (${it.name})` : it.name;
+  const parts: string[] = [];
+  if (it.cpu !== undefined && it.cpu !== null) {
+    parts.push(`${it.cpu} CPU`);
+  }
+  if (it.memory !== undefined && it.memory !== null) {
+    parts.push(String(it.memory));
+  }
+  if (it.gpu !== undefined && it.gpu !== null) {
+    parts.push(`${it.gpu} GPU`);
+  }
+  return parts.length ? `${name}: ${parts.join(' / ')}` : name;
+}
+
+/** "PyTorch (torch), GPU" — an image with its kind (CPU, GPU or Universal). */
+export function imageLabel(choice: IChoice | string): string {
+  const im = toChoice(choice);
+  const name = im.displayName && im.displayName !== im.name ? `${im.displayName} (${im.name})` : im.name;
+  const kinds: { [type: string]: string } = { cpu: 'CPU', gpu: 'GPU', both: 'Universal' };
+  const kind = im.type ? kinds[im.type] : undefined;
+  return kind ? `${name}, ${kind}` : name;
+}
+
+/** GPU-only images cannot run on an instance type without GPU (PrimeHub's rule). */
+export function imageFits(
+  image: IChoice | string | undefined,
+  instanceType: IChoice | string | undefined
+): boolean {
+  if (!image || !instanceType) {
+    return true;
+  }
+  const im = toChoice(image);
+  const it = toChoice(instanceType);
+  return !(im.type === 'gpu' && it.gpu !== undefined && it.gpu !== null && it.gpu <= 0);
 }
