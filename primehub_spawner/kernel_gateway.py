@@ -51,6 +51,7 @@ GPU_ENV = (
 )
 # The Jupyter server's own settings and the hub token: the kernel side needs none of them.
 _SERVER_ONLY_PREFIXES = ("JUPYTERHUB_", "JPY_", "JUPYTER_")
+_CULL_ARG_PREFIX = "--MappingKernelManager.cull_"
 
 
 class KernelGatewayError(ValueError):
@@ -202,7 +203,10 @@ def _kernel_container(
         kernel.pop(field, None)
     kernel["name"] = KERNEL_CONTAINER
     kernel["image"] = plan.image
-    kernel["command"] = gateway_command(plan, settings, listen_ip)
+    # In-server kernel culling (the spawner's --MappingKernelManager.cull_* args) belongs
+    # where the kernels are: the gateway's kernel manager is a MappingKernelManager too.
+    culling = [a for a in notebook.get("args") or [] if a.startswith(_CULL_ARG_PREFIX)]
+    kernel["command"] = gateway_command(plan, settings, listen_ip) + culling
     kernel["env"] = _kernel_env(notebook, plan)
     if auth_token:
         kernel["env"].append({"name": "KG_AUTH_TOKEN", "value": auth_token})

@@ -150,6 +150,21 @@ def test_env_whitelists(catalog):
     assert env_of(kernel)["NVIDIA_VISIBLE_DEVICES"] == "none"
 
 
+def test_kernel_culling_moves_to_the_gateway(catalog):
+    plan, pod = build(catalog, *CASES["cpu"])
+    cull = [
+        "--MappingKernelManager.cull_idle_timeout=600",
+        "--MappingKernelManager.cull_interval=150",
+    ]
+    pod["spec"]["containers"][0]["args"] = ["--ServerApp.shutdown_no_activity_timeout=7200", *cull]
+    notebook, kernel = containers(sidecar_pod(pod, plan, SETTINGS)).values()
+    assert kernel["command"][-2:] == cull
+    assert "args" not in kernel
+    assert notebook["args"] == pod["spec"]["containers"][0]["args"]  # the server keeps its own
+    (kernel,) = kernel_pod(pod, plan, POD_SETTINGS, TOKEN)["spec"]["containers"]
+    assert kernel["command"][-2:] == cull
+
+
 def test_kernel_container_gets_no_server_secrets():
     from primehub_spawner.kernel_gateway import _kernel_env
 
