@@ -137,8 +137,21 @@ def request_records(hub: HubProcess, since: int = 0) -> tuple[int, list[list[str
 
 
 def summarize(records: list[list[str]]) -> dict[str, int]:
-    """``verb resource`` -> count."""
-    return dict(Counter(f"{verb} {resource}" for verb, resource, _ in records))
+    """``verb resource`` -> count; reflector cycles (a list, then a watch of the same path and
+    selector: KubeSpawner's reflectors re-list every 10-30 s whatever the hub does) are
+    counted under ``reflector <resource>`` instead."""
+    reflector = set()
+    for i, (verb, _, path, selector) in enumerate(records):
+        if verb == "watch":
+            reflector.add(i)
+            for j in range(i - 1, -1, -1):
+                if records[j][0] == "list" and records[j][2:] == [path, selector]:
+                    reflector.add(j)
+                    break
+    counts: Counter[str] = Counter()
+    for i, (verb, resource, _, _) in enumerate(records):
+        counts[f"reflector {resource}" if i in reflector else f"{verb} {resource}"] += 1
+    return dict(counts)
 
 
 def spawn_and_wait(

@@ -1,8 +1,8 @@
 """Client-side count of the Kubernetes API requests a JupyterHub process makes (bench only).
 
 ``install(c)`` is called from a benchmark hub's config: it wraps kubernetes_asyncio's REST
-client so every request (watches included) is recorded as ``(verb, resource, path)``, and adds a
-hub API handler ``GET /hub/api/bench/k8s-requests?since=N`` returning the records from index N.
+client so every request (watches included) is recorded as ``(verb, resource, path, selector)``,
+and adds a hub API handler ``GET /hub/api/bench/k8s-requests?since=N`` (records from index N).
 The local cluster has no audit log option yet, so requests are counted here, in the only
 client under test; see bench/README.md for the apiserver flags that would count them there.
 """
@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-RECORDS: list[tuple[str, str, str]] = []
+RECORDS: list[tuple[str, str, str, str]] = []
 
 
 def classify(method: str, url: str, query: Any) -> tuple[str, str]:
@@ -51,7 +51,9 @@ def install(c: Any) -> None:
 
     async def request(self: Any, method: str, url: str, query_params: Any = None, *a, **kw):
         verb, resource = classify(method, url, query_params)
-        RECORDS.append((verb, resource, urlsplit(url).path))
+        params = dict(query_params or [])
+        selector = f"{params.get('labelSelector', '')}|{params.get('fieldSelector', '')}"
+        RECORDS.append((verb, resource, urlsplit(url).path, selector))
         return await original(self, method, url, query_params, *a, **kw)
 
     request._bench_counted = True  # type: ignore[attr-defined]
