@@ -136,11 +136,21 @@ def request_records(hub: HubProcess, since: int = 0) -> tuple[int, list[list[str
     return data["total"], data["records"]
 
 
-def summarize(records: list[list[str]]) -> dict[str, int]:
+def summarize(records: list[list[str]], after: list[list[str]] = ()) -> dict[str, int]:
     """``verb resource`` -> count; reflector cycles (a list, then a watch of the same path and
     selector: KubeSpawner's reflectors re-list every 10-30 s whatever the hub does) are
-    counted under ``reflector <resource>`` instead."""
+    counted under ``reflector <resource>`` instead. ``after``: the records that followed, so a
+    reflector's list at the very end of the window is recognised by its watch."""
     reflector = set()
+    pending_lists = {}
+    for i, (verb, _, path, selector) in enumerate(records):
+        if verb == "list":
+            pending_lists[(path, selector)] = i
+        elif verb == "watch":
+            pending_lists.pop((path, selector), None)
+    for verb, _, path, selector in after:
+        if verb == "watch" and (path, selector) in pending_lists:
+            reflector.add(pending_lists.pop((path, selector)))
     for i, (verb, _, path, selector) in enumerate(records):
         if verb == "watch":
             reflector.add(i)

@@ -82,7 +82,7 @@ def _run(cluster: Any, spawns: int) -> Section:
                 if i == 0 or elapsed is None:
                     continue  # warm-up, or a failed spawn (reported)
                 times[side].append(elapsed)
-                spawn_requests[side].append(summarize(records))
+                spawn_requests[side].append(summarize(records, stop_records))
                 stop_requests[side].append(summarize(stop_records))
                 print(f"[bench] spawn {i} {side}: {elapsed:.2f}s, {len(records)} k8s requests")
     finally:
