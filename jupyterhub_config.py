@@ -14,6 +14,8 @@
 #   PRIMEHUB_HUB_PORT         hub port (8081)
 #   PRIMEHUB_IDLE_TIMEOUT     seconds before idle servers are stopped by the culler (3600)
 #   PRIMEHUB_KERNEL_IDLE_TIMEOUT / PRIMEHUB_SERVER_IDLE_TIMEOUT   in-server culling defaults
+#   PRIMEHUB_DEMO_KERNEL_GATEWAY  off|optional|always: kernel-gateway split (docs/)
+#   PRIMEHUB_KERNEL_GATEWAY_MODE  sidecar (default) | pod
 import json
 import os
 import subprocess
@@ -88,6 +90,8 @@ c.KubeSpawner.http_timeout = 120
 c.PrimeHubSpawner.home_capacity = "1Gi"
 c.PrimeHubSpawner.server_idle_timeout = int(env("PRIMEHUB_SERVER_IDLE_TIMEOUT") or 0)
 c.PrimeHubSpawner.kernel_idle_timeout = int(env("PRIMEHUB_KERNEL_IDLE_TIMEOUT") or 1800)
+c.PrimeHubSpawner.kernel_gateway = env("PRIMEHUB_DEMO_KERNEL_GATEWAY") or "off"
+c.PrimeHubSpawner.kernel_gateway_mode = env("PRIMEHUB_KERNEL_GATEWAY_MODE") or "sidecar"
 c.JupyterHub.default_url = "/hub/home"
 c.Spawner.default_url = "/lab"
 
