@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from bench.jupyter_server import JupyterServer, start_server
-from jupyterlab_primehub.jobs.processes import is_alive
+from jupyterlab_primehub.jobs.processes import process_start_time
 
 WAIT = 180  # generous: kernels and pods start slowly on a loaded 2-core machine
 
@@ -45,9 +45,37 @@ def executor_pids(jobs_dir: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if str(jobs_dir) in cmdline and is_alive(int(proc.name)):
+        if str(jobs_dir) in cmdline and process_start_time(int(proc.name)) is not None:
             found.append(int(proc.name))
     return found
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and all processes below it (children, grandchildren, ...)."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rfind(")") + 2 :].split()[1])
+            children.setdefault(ppid, []).append(int(proc.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(children.get(current, []))
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and everything below it at once (what a dying pod does to them)."""
+    for target in descendants(pid):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture
@@ -66,7 +94,4 @@ def jupyter_servers(tmp_path: Path) -> Iterator[Callable[..., JupyterServer]]:
         server.stop()
     for server in started:
         for pid in executor_pids(server.jobs_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_tree(pid)
