@@ -453,7 +453,8 @@ class PodRunner:
         env = self._container_env(c)
         argv = podspec.command_line(c.spec, env)
         mounts = podspec.volume_mounts(c.spec, self._volume_paths)
-        workdir = c.spec.get("workingDir")
+        # No image WORKDIR exists: without workingDir a container starts in its HOME.
+        workdir = c.spec.get("workingDir") or env["HOME"]
         if "/" not in argv[0] and not await asyncio.to_thread(
             shutil.which, argv[0], path=env["PATH"]
         ):

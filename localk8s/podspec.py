@@ -357,7 +357,8 @@ def sandbox_args(
     args.extend(["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", hostname])
     args.append("--die-with-parent")
     if workdir:
-        args.extend(["--chdir", workdir])
+        # Created if missing (inside a tmpfs or volume, never on the host), like a runtime does.
+        args.extend(["--dir", workdir, "--chdir", workdir])
     return args
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from localk8s.testing import Cluster, wait_for
 
@@ -274,3 +275,32 @@ def test_unknown_command_fails_with_start_error(k8s_cluster: Cluster, k8s_namesp
     terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["reason"] == "StartError"
     assert '"jupyterhub-singleuserr": executable file not found' in terminated["message"]
+
+
+def test_home_and_default_working_dir(k8s_cluster: Cluster, k8s_namespace: str) -> None:
+    # Without workingDir a container starts in HOME; a HOME from env that does not exist on the
+    # host is created inside the container only.
+    script = "pwd; echo $HOME; touch here"
+    k8s_cluster.apply(_pod("home-default", script, restartPolicy="Never"), k8s_namespace)
+    k8s_cluster.apply(
+        _pod(
+            "home-env",
+            script,
+            restartPolicy="Never",
+            container={"env": [{"name": "HOME", "value": "/home/jovyan-test"}]},
+        ),
+        k8s_namespace,
+    )
+    for name in ("home-default", "home-env"):
+        k8s_cluster.wait_pod(
+            k8s_namespace,
+            name,
+            lambda p: p["status"].get("phase") == "Succeeded",
+            what="phase Succeeded",
+        )
+    default = k8s_cluster.kubectl("logs", "home-default", "-n", k8s_namespace).stdout.split()
+    assert default[0] == default[1] and "/pods/" in default[0]
+    env = k8s_cluster.kubectl("logs", "home-env", "-n", k8s_namespace).stdout.split()
+    assert env == ["/home/jovyan-test", "/home/jovyan-test"]
+    if not k8s_cluster.external:
+        assert not Path("/home/jovyan-test").exists()

@@ -131,6 +131,7 @@ def test_sandbox_binds_existing_target_directly() -> None:
     assert ("/t", "/tmp") in _pairs(args, "--bind")
     assert "--tmpfs" not in args
     assert args[args.index("--hostname") + 1] == "h"
+    assert "--chdir" not in args
 
 
 def test_sandbox_never_creates_mount_points_on_the_host() -> None:
@@ -211,3 +212,9 @@ def test_referenced_objects_and_quantities() -> None:
     assert podspec.quantity("500m") == 0.5
     assert podspec.quantity("2Gi") == 2 * 2**30
     assert podspec.quantity(3) == 3
+
+
+def test_sandbox_working_dir_is_created_inside_only() -> None:
+    args = podspec.sandbox_args([], HOST, tmp_dir="/t", hostname="h", workdir="/home/jovyan")
+    assert args[args.index("--tmpfs") + 1] == "/home"
+    assert args[-4:] == ["--dir", "/home/jovyan", "--chdir", "/home/jovyan"]
