@@ -4,6 +4,7 @@ and the control of the cluster's components the faults need."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,11 @@ import pytest
 
 from bench.jupyter_server import JupyterServer, start_server
 from jupyterlab_primehub.jobs.processes import process_start_time
+from localk8s.hubtesting import HubProcess, start_hub
+from localk8s.settings import REPO_ROOT
+from localk8s.testing import Cluster
 
+HERE = Path(__file__).parent
 WAIT = 180  # generous: kernels and pods start slowly on a loaded 2-core machine
 
 
@@ -95,3 +100,62 @@ def jupyter_servers(tmp_path: Path) -> Iterator[Callable[..., JupyterServer]]:
     for server in started:
         for pid in executor_pids(server.jobs_dir):
             kill_tree(pid)
+
+
+@pytest.fixture(scope="session")
+def disruptable_cluster(k8s_cluster: Cluster) -> Cluster:
+    """The local cluster, when killing its components cannot break anyone else's tests.
+
+    Skips on an external cluster, and when other test sessions share the local one (engineers
+    running tests side by side), unless PRIMEHUB_FAULT_TESTS_FORCE=1.
+    """
+    if k8s_cluster.external or k8s_cluster.state_dir is None:
+        pytest.skip("component faults need the local cluster (localk8s)")
+    if os.environ.get("PRIMEHUB_FAULT_TESTS_FORCE") != "1" and k8s_cluster.used_by_others():
+        pytest.skip("other test sessions use the local cluster; set PRIMEHUB_FAULT_TESTS_FORCE=1")
+    return k8s_cluster
+
+
+@pytest.fixture(scope="session")
+def fault_namespace(k8s_cluster: Cluster) -> Iterator[str]:
+    """A namespace for the servers of the fault tests."""
+    name = k8s_cluster.create_namespace("fault")
+    yield name
+    k8s_cluster.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def fault_hub(k8s_cluster: Cluster, fault_namespace: str, tmp_path_factory) -> Iterator[HubProcess]:
+    """JupyterHub with the reference config and the fault catalog on the local cluster."""
+    workdir = tmp_path_factory.mktemp("fault-hub")
+    shutil.copy(HERE / "catalog.yaml", workdir / "catalog.yaml")
+    env = {
+        **k8s_cluster.env,
+        "PRIMEHUB_CATALOG": str(workdir / "catalog.yaml"),
+        "PRIMEHUB_NAMESPACE": fault_namespace,
+        "PRIMEHUB_STATE_DIR": str(workdir),
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    hub = start_hub(
+        REPO_ROOT / "jupyterhub_config.py", workdir, hub_ip=k8s_cluster.bridge_ip, env=env
+    )
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+def user_processes(user: str) -> list[int]:
+    """PIDs of processes started for ``user``'s server (JUPYTERHUB_USER in their environment)."""
+    needle = f"JUPYTERHUB_USER={user}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if needle in env and process_start_time(int(proc.name)) is not None:
+            found.append(int(proc.name))
+    return found
