@@ -202,3 +202,5 @@ jobs_public = env("PRIMEHUB_JOBS_URL") or (
     else f"http://hub:{jobs_port}/services/primehub-jobs/"
 )
 c.KubeSpawner.environment.update({"PRIMEHUB_JOBS_URL": jobs_public})
+# Jobs run notebooks of the group volumes (PrimeHub's rule; the job pods mount only those).
+c.KubeSpawner.args.append("--PrimeHubApp.group_volume_root=/project")  # the spawner's project_root
