@@ -140,7 +140,7 @@ class KubernetesJobBackend(JobBackend):
         return self.store.get(job.id) or job
 
     # -- hub calls ------------------------------------------------------------------------------
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+    async def _call(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
         token = self.token()
         if not token:
             raise HubUnavailable("no API token is set (use PrimeHub > API Token...)")
@@ -159,7 +159,7 @@ class KubernetesJobBackend(JobBackend):
             raise
         except OSError as e:
             raise HubUnavailable(str(e)) from None
-        if path.endswith("/log"):
+        if raw:
             return response
         return json.loads(response.body) if response.body else None
 
@@ -204,20 +204,26 @@ class KubernetesJobBackend(JobBackend):
             fresh = self.store.get(job.id)
             if fresh is None or fresh.status.is_final:
                 continue
-            if not self._dispatched(job.id):
-                await self._dispatch(fresh)
-                continue
             try:
-                remote = await self._call("GET", f"api/jobs/{job.id}")
-            except HubUnavailable as e:
-                self.log.warning("PrimeHub job %s: hub unavailable: %s", job.id, e)
-                continue
-            except HTTPClientError as e:
-                if e.code == 404:
-                    self._finalize(fresh, JobStatus.FAILED, "The hub no longer knows this job.")
-                    continue
-                raise
-            await self._mirror(fresh, remote)
+                await self._sync(fresh)
+            except Exception:  # one job's trouble must not stop the others
+                self.log.exception("PrimeHub job %s: could not sync with the hub", job.id)
+
+    async def _sync(self, job: Job) -> None:
+        if not self._dispatched(job.id):
+            await self._dispatch(job)
+            return
+        try:
+            remote = await self._call("GET", f"api/jobs/{job.id}")
+        except HubUnavailable as e:
+            self.log.warning("PrimeHub job %s: hub unavailable: %s", job.id, e)
+            return
+        except HTTPClientError as e:
+            if e.code == 404:
+                self._finalize(job, JobStatus.FAILED, "The hub no longer knows this job.")
+                return
+            raise
+        await self._mirror(job, remote)
 
     def _marker(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "remote.json"
@@ -302,7 +308,7 @@ class KubernetesJobBackend(JobBackend):
     async def _pull_log(self, job_id: str, path: Path) -> None:
         offset = await asyncio.to_thread(_size, path)
         try:
-            response = await self._call("GET", f"api/jobs/{job_id}/log?offset={offset}")
+            response = await self._call("GET", f"api/jobs/{job_id}/log?offset={offset}", raw=True)
         except (HubUnavailable, HTTPClientError) as e:
             self.log.debug("PrimeHub job %s: log not available: %s", job_id, e)
             return

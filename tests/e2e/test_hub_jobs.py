@@ -346,3 +346,68 @@ def test_schedule_runs_and_skips_while_its_previous_run_is_active(hub, alice):
         assert jobs.wait(run["id"], FINAL)["status"] == "succeeded"
     finally:
         jobs.call("DELETE", f"/schedules/{schedule['id']}")
+
+
+def test_submit_from_jupyterlab_runs_on_kubernetes(hub, alice):
+    """The server extension's kubernetes backend hands the job to the hub service."""
+    put_notebook(
+        hub,
+        alice,
+        "team/e2e-jobs/lab.ipynb",
+        notebook(
+            "import os\n"
+            "print('lab alpha', alpha, os.environ['INSTANCE_TYPE'])\n"
+            "open(os.path.join(os.environ['PRIMEHUB_JOB_ARTIFACTS'], 'a.txt'), 'w').write('x')",
+            parameters="alpha = 1",
+        ),
+    )
+    server = f"{hub.url}/user/alice/primehub/api"
+    headers = {"Authorization": f"token {alice}"}
+
+    def context():
+        data = hub.session.get(server + "/context", headers=headers, timeout=30).json()
+        return "instanceTypes" in data and data
+
+    ctx = wait_for(context, 60, what="the kubernetes backend's choices in the context")
+    assert "kubernetes" in [b["name"] for b in ctx["backends"]]
+    assert {"cpu-1", "gpu-1"} <= {it["name"] for it in ctx["instanceTypes"]}
+
+    refused = hub.session.post(
+        server + "/jobs",
+        json={"path": "team/e2e-jobs/lab.ipynb", "backend": "kubernetes", "instanceType": "gpu-8"},
+        headers=headers,
+        timeout=30,
+    )
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith("instanceType: 'gpu-8' is not available")
+
+    resp = hub.session.post(
+        server + "/jobs",
+        json={
+            "path": "team/e2e-jobs/lab.ipynb",
+            "backend": "kubernetes",
+            "instanceType": "gpu-1",
+            "parameters": {"alpha": 5},
+        },
+        headers=headers,
+        timeout=30,
+    )
+    assert resp.status_code == 201, resp.text
+    job = resp.json()
+    assert job["backend"] == "kubernetes"
+
+    def finished():
+        j = hub.session.get(f"{server}/jobs/{job['id']}", headers=headers, timeout=30).json()
+        return j["status"] in FINAL and j
+
+    done = wait_for(finished, 240, what="the lab's kubernetes job to end")
+    assert done["status"] == "succeeded", done
+    log = hub.session.get(f"{server}/jobs/{job['id']}/log", headers=headers, timeout=30).text
+    assert "lab alpha 5 gpu-1" in log
+    # the same job on the hub service, run as a Kubernetes Job with the GPU instance type
+    remote = Jobs(hub, alice).job(job["id"])
+    assert (remote["status"], remote["instanceType"]) == ("succeeded", "gpu-1")
+    out = get_contents(hub, alice, done["outputPath"])
+    assert out.status_code == 200 and "lab alpha 5" in json.dumps(out.json()["content"])
+    zipped = hub.session.get(f"{server}/jobs/{job['id']}/artifacts", headers=headers, timeout=30)
+    assert zipped.status_code == 200 and b"a.txt" in zipped.content
