@@ -13,6 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 from launch_cases import CASES, build
+from test_spawner import make_spawner, manifest_for, run  # noqa: F401 (fixture)
+from tornado import web
 
 from primehub_spawner.kernel_gateway import (
     GPU_ENV,
@@ -329,3 +331,62 @@ def test_gateway_problem_crash_loop():
     assert "jupyter kernelgateway" in reason
     once = dict(crashing, restartCount=1)
     assert gateway_problem(pod_with(once), NOW, 600) is None
+
+
+# ---- the spawner's glue (no cluster: the spawner fixture of test_spawner) -----------------
+
+
+@pytest.fixture
+def new_spawner(request):
+    """test_spawner's ``make_spawner``: a PrimeHubSpawner without a cluster."""
+    return request.getfixturevalue("make_spawner")
+
+
+def test_spawner_always_splits_its_final_pod(new_spawner):
+    async def go():
+        spawner = new_spawner(
+            kernel_gateway="always",
+            kernel_gateway_notebook_image="jupyter/base-notebook:latest",
+            kernel_idle_timeout=1800,
+        )
+        await spawner.apply_primehub_options({"instance_type": "gpu-1"})
+        model = await spawner.get_pod_manifest()
+        return model, await manifest_for(spawner, {"instance_type": "gpu-1"})
+
+    model, pod = run(go())
+    assert model.metadata.name  # still a model: KubeSpawner reads it
+    kubernetes_validate.validate(pod, K8S_SCHEMA_VERSION, strict=True)
+    notebook, kernel = containers(pod).values()
+    assert notebook["image"] == "jupyter/base-notebook:latest"
+    assert kernel["image"] == "registry.example/torch:cuda"
+    assert kernel["resources"]["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
+    assert "limits" not in notebook["resources"]
+    assert "JUPYTERHUB_API_TOKEN" in env_of(notebook)
+    assert "JUPYTERHUB_API_TOKEN" not in env_of(kernel)
+    assert "--MappingKernelManager.cull_idle_timeout=1800" in kernel["command"]
+
+
+@pytest.mark.parametrize(
+    "config, requested, names",
+    [
+        ({"kernel_gateway": "optional"}, False, ["notebook"]),
+        ({"kernel_gateway": "optional"}, True, ["notebook", "kernel"]),
+        ({"kernel_gateway_enabled": True}, True, ["notebook", "kernel"]),  # deprecated switch
+    ],
+)
+def test_spawner_optional_split(new_spawner, config, requested, names):
+    async def go():
+        spawner = new_spawner(**config)
+        return await manifest_for(spawner, {"instance_type": "cpu-2", "kernel_gateway": requested})
+
+    assert list(containers(run(go()))) == names
+
+
+def test_spawner_refuses_the_option_when_off(new_spawner):
+    async def go():
+        await new_spawner().apply_primehub_options({"kernel_gateway": True})
+
+    with pytest.raises(web.HTTPError) as err:
+        run(go())
+    assert err.value.status_code == 400
+    assert "kernel_gateway: not enabled on this hub" in err.value.log_message % err.value.args
