@@ -689,10 +689,14 @@ class PrimeHubSpawner(KubeSpawner):
                 ),
                 self.k8s_api_request_timeout,
             )
-        except Exception:
+        except Exception as e:
             # without an owner the gateway pod could outlive the server: do not start
             with suppress(Exception):
                 await self.stop(now=True)
+            if isinstance(e, ApiException) and e.status == 404:
+                raise user_error(
+                    503, "The kernel gateway pod went away during the start. Please start again."
+                ) from None
             raise
 
     async def _delete_kernel_pod(self, wait: bool = False) -> None:
