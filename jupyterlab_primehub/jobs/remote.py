@@ -16,7 +16,9 @@ import json
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from ..context import ServerContext
 from ..errors import Conflict, InvalidRequest
 from .backend import JobBackend
 from .layout import ExecSpec, JobFiles
-from .model import Job, JobError, JobRequest, JobStatus, parse_time, utcnow
+from .model import Job, JobError, JobRequest, JobStatus, isoformat, parse_time, utcnow
 from .paths import GROUP_VOLUME_MESSAGE, resolve_notebook
 from .status import read_status
 from .store import JobStore
@@ -55,6 +57,7 @@ class KubernetesJobBackend(JobBackend):
         root_dir: str,
         project_root: str = "/project",
         poll_interval: float = 2.0,
+        retention: timedelta = timedelta(days=7),
         log: logging.Logger | logging.LoggerAdapter | None = None,
     ) -> None:
         self.store = store
@@ -64,6 +67,8 @@ class KubernetesJobBackend(JobBackend):
         self.root_dir = root_dir
         self.project_root = project_root.rstrip("/") or "/project"
         self.poll_interval = poll_interval
+        self.retention = retention
+        self._last_expiry = float("-inf")
         self.log = log or logging.getLogger(__name__)
         self.options: dict[str, Any] | None = None  # the hub's context: groups and choices
         self._task: asyncio.Task | None = None
@@ -199,7 +204,11 @@ class KubernetesJobBackend(JobBackend):
             self._wakeup.clear()
 
     async def tick(self) -> None:
-        """Dispatch new jobs, mirror the state of dispatched ones."""
+        """Dispatch new jobs, mirror the state of dispatched ones, expire old job folders."""
+        await self._import_new()
+        if time.monotonic() - self._last_expiry > 3600:
+            self._last_expiry = time.monotonic()
+            await self.expire_volume_folders()
         for job in self.store.with_status(JobStatus.PENDING, JobStatus.RUNNING, backend=self.name):
             fresh = self.store.get(job.id)
             if fresh is None or fresh.status.is_final:
@@ -224,6 +233,84 @@ class KubernetesJobBackend(JobBackend):
                 return
             raise
         await self._mirror(job, remote)
+
+    def _seen_file(self) -> Path:
+        return self.jobs_dir / "kubernetes-jobs-seen.json"
+
+    def _seen(self) -> set[str]:
+        try:
+            return set(json.loads(self._seen_file().read_text()))
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def _remember(self, job_ids: set[str]) -> None:
+        seen = self._seen() | job_ids
+        tmp = self._seen_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(seen)))
+        os.replace(tmp, self._seen_file())
+
+    def api_path(self, group: str, path: str) -> str | None:
+        """Where a file of a group volume appears in this server (via ``~/<group>``), if at all."""
+        volume = os.path.realpath(os.path.join(self.project_root, group))
+        root = os.path.realpath(self.root_dir)
+        if os.path.realpath(os.path.join(self.root_dir, group)) == volume:
+            return f"{group}/{path}"
+        if volume == root or volume.startswith(root.rstrip(os.sep) + os.sep):
+            return os.path.relpath(os.path.join(volume, path), root).replace(os.sep, "/")
+        return None
+
+    async def _import_new(self) -> None:
+        """Jobs the hub ran for this user without this server (schedules, the REST API) appear
+        here too, once each (a job the user deletes here does not come back)."""
+        try:
+            listing = await self._call("GET", "api/jobs?limit=50")
+        except (HubUnavailable, HTTPClientError) as e:
+            self.log.debug("PrimeHub jobs: cannot list hub jobs: %s", e)
+            return
+        seen = self._seen()
+        new = {j["id"]: j for j in listing.get("jobs", []) if j["id"] not in seen}
+        if not new:
+            return
+        for job_id, remote in new.items():
+            if self.store.get(job_id) is not None:
+                continue
+            path = self.api_path(remote["group"], remote["path"])
+            output = self.api_path(remote["group"], remote["outputPath"])
+            if path is None or output is None:
+                continue
+            job = Job(
+                id=job_id,
+                name=remote["name"],
+                path=path,
+                output_path=output,
+                backend=self.name,
+                kernel=remote.get("kernel") or "python3",
+                parameters=remote.get("parameters") or {},
+                cell_timeout=remote.get("timeout"),
+                deadline=remote.get("deadline"),
+                instance_type=remote.get("instanceType"),
+                image=remote.get("image"),
+                created_at=parse_time(remote.get("createdAt")) or utcnow(),
+            )
+            self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
+            self._marker(job_id).write_text(json.dumps({"group": remote["group"]}))
+            self.store.add(job)
+            await self._mirror(job, remote)
+        self._remember(set(new))
+
+    async def expire_volume_folders(self) -> None:
+        """Remove the group-volume folders (status, artifacts, snapshot) of this user's jobs
+        that finished longer ago than the retention period; the local copy of the artifacts
+        follows the server's own artifact retention."""
+        cutoff = isoformat(utcnow() - self.retention) or ""
+        # the store's connection belongs to the loop's thread; only the file work is offloaded
+        for job in self.store.finished_before(cutoff):
+            marker = self._dispatched(job.id)
+            if job.backend != self.name or not marker or not marker.get("group"):
+                continue
+            folder = Path(self.project_root) / marker["group"] / JOBS_FOLDER / job.id
+            if await asyncio.to_thread(_remove_folder, folder):
+                self.log.info("PrimeHub job %s: group volume folder expired and removed", job.id)
 
     def _marker(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "remote.json"
@@ -271,6 +358,7 @@ class KubernetesJobBackend(JobBackend):
             self._finalize(job, JobStatus.FAILED, _message(e))
             return
         self._marker(job.id).write_text(json.dumps({"group": group, "hub": remote["id"]}))
+        self._remember({job.id})
         self.log.info("PrimeHub job %s handed to the hub (group %s)", job.id, group)
         await self._mirror(job, remote)
 
@@ -340,6 +428,13 @@ def _copy_artifacts(source: Path, target: Path) -> None:
         return
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+
+
+def _remove_folder(folder: Path) -> bool:
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=True)
+        return True
+    return False
 
 
 def _size(path: Path) -> int:

@@ -344,6 +344,20 @@ def test_schedule_runs_and_skips_while_its_previous_run_is_active(hub, alice):
         run = jobs.job(later["lastJobId"])
         assert run["scheduleId"] == schedule["id"]
         assert jobs.wait(run["id"], FINAL)["status"] == "succeeded"
+
+        # the scheduled run shows in JupyterLab's jobs list too (kubernetes backend)
+        def in_lab():
+            listed = hub.session.get(
+                f"{hub.url}/user/alice/primehub/api/jobs",
+                headers={"Authorization": f"token {alice}"},
+                timeout=30,
+            ).json()["jobs"]
+            found = [j for j in listed if j["id"] == run["id"]]
+            return found and found[0]["status"] == "succeeded" and found[0]
+
+        lab_job = wait_for(in_lab, 60, what="the scheduled run in the lab's list")
+        assert lab_job["backend"] == "kubernetes"
+        assert lab_job["path"] == "team/e2e-jobs/tick.ipynb"
     finally:
         jobs.call("DELETE", f"/schedules/{schedule['id']}")
 

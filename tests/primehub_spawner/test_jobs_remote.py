@@ -1,0 +1,74 @@
+"""The server extension's kubernetes backend: where notebooks are, what the dialog offers.
+
+(Dispatch and mirroring run against the real hub service in tests/e2e/test_hub_jobs.py.)
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from jupyterlab_primehub.context import ServerContext
+from jupyterlab_primehub.errors import InvalidRequest
+from jupyterlab_primehub.jobs.model import JobRequest
+from jupyterlab_primehub.jobs.paths import GROUP_VOLUME_MESSAGE
+from jupyterlab_primehub.jobs.remote import KubernetesJobBackend
+from jupyterlab_primehub.jobs.store import JobStore
+
+CONTEXT = ServerContext("team", "team", "cpu-1", "base", "alice", True)
+
+
+@pytest.fixture
+def backend(tmp_path):
+    home, project = tmp_path / "home", tmp_path / "project"
+    (project / "team" / "sub").mkdir(parents=True)
+    (project / "team" / "sub" / "nb.ipynb").write_text("{}")
+    (project / "other").mkdir()
+    home.mkdir()
+    (home / "team").symlink_to(project / "team")
+    (home / "mine.ipynb").write_text("{}")
+    store = JobStore(tmp_path / "jobs.sqlite")
+    yield KubernetesJobBackend(
+        store,
+        tmp_path / "jobs",
+        service_url="http://127.0.0.1:1/services/primehub-jobs/",
+        token=lambda: "t",
+        root_dir=str(home),
+        project_root=str(project),
+    )
+    store.close()
+
+
+def test_notebooks_are_located_in_their_group_volume(backend):
+    assert backend.locate("team/sub/nb.ipynb") == ("team", "sub/nb.ipynb")
+    with pytest.raises(InvalidRequest, match=GROUP_VOLUME_MESSAGE):
+        backend.locate("mine.ipynb")
+
+
+def test_hub_paths_map_back_through_the_home_link(backend):
+    assert backend.api_path("team", "sub/out.ipynb") == "team/sub/out.ipynb"
+    assert backend.api_path("other", "x.ipynb") is None  # not reachable from this server
+
+
+def test_validate_uses_the_hubs_choices_once_known(backend):
+    request = JobRequest(path="team/sub/nb.ipynb", backend="kubernetes", instance_type="gpu-9")
+    backend.validate(request, CONTEXT)  # not known yet: the hub decides at dispatch
+    backend.options = {
+        "groups": [
+            {
+                "name": "team",
+                "instanceTypes": [{"name": "cpu-1"}, {"name": "gpu-1"}],
+                "images": [{"name": "base"}],
+            }
+        ]
+    }
+    with pytest.raises(InvalidRequest) as info:
+        backend.validate(request, CONTEXT)
+    assert info.value.message == (
+        "instanceType: 'gpu-9' is not available in group 'team' (allowed: 'cpu-1', 'gpu-1')"
+    )
+    ok = JobRequest(path="team/sub/nb.ipynb", instance_type="gpu-1", image="base")
+    backend.validate(ok, CONTEXT)
+    assert backend.context_options(CONTEXT) == {
+        "instanceTypes": [{"name": "cpu-1"}, {"name": "gpu-1"}],
+        "images": [{"name": "base"}],
+    }
