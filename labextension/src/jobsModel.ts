@@ -6,14 +6,16 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { PrimeHubClient } from './api';
-import { IJob, isActive, newlyFinished } from './core/jobs';
+import { IJob, isActive, reconcileWatched } from './core/jobs';
 
 export class JobsModel {
   private _jobs: IJob[] = [];
   private _total = 0;
   private _error: string | null = null;
   private _loaded = false;
-  private readonly watched = new Set<string>();
+  /** Jobs submitted here: id -> number of the first listing request sent after the submit. */
+  private readonly watched = new Map<string, number>();
+  private requests = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private inFlight: Promise<void> | null = null;
   private disposed = false;
@@ -53,7 +55,7 @@ export class JobsModel {
 
   /** Remember a job submitted here, so its end is notified; refresh now. */
   watch(job: IJob): void {
-    this.watched.add(job.id);
+    this.watched.set(job.id, this.requests + 1);
     if (!this._jobs.some(j => j.id === job.id)) {
       this._jobs = [job, ...this._jobs];
       this._changed.emit();
@@ -73,24 +75,28 @@ export class JobsModel {
   }
 
   private async load(): Promise<void> {
+    const requestNumber = ++this.requests;
     try {
       const list = await this.client.list();
-      const before = this._jobs;
-      this._jobs = list.jobs;
+      // A listing requested before a submit may not hold that job yet: keep it meanwhile, and
+      // notify about a watched job whenever a listing first shows it finished.
+      const { jobs, finished, gone } = reconcileWatched(
+        list.jobs,
+        requestNumber,
+        this.watched,
+        this._jobs
+      );
+      this._jobs = jobs;
       this._total = list.total;
       this._error = null;
       this._loaded = true;
-      this._changed.emit();
-      const listed = new Set(list.jobs.map(job => job.id));
-      for (const id of [...this.watched]) {
-        if (!listed.has(id)) {
-          this.watched.delete(id); // deleted elsewhere: nothing left to notify about
-        }
+      for (const id of gone) {
+        this.watched.delete(id); // deleted elsewhere: nothing left to notify about
       }
-      for (const job of newlyFinished(before, list.jobs)) {
-        if (this.watched.delete(job.id)) {
-          this._finished.emit(job);
-        }
+      this._changed.emit();
+      for (const job of finished) {
+        this.watched.delete(job.id);
+        this._finished.emit(job);
       }
     } catch (err) {
       this._error = err instanceof Error ? err.message : String(err);

@@ -10,7 +10,7 @@ import {
   imageLabel,
   instanceTypeLabel,
   isActive,
-  newlyFinished
+  reconcileWatched
 } from '../src/core/jobs';
 
 function job(id: string, status: IJob['status'], createdAt: string): IJob {
@@ -61,10 +61,31 @@ describe('job helpers', () => {
     expect(filterJobs(jobs, 'succeeded').map(j => j.id)).toEqual(['c', 'a']);
   });
 
-  it('finds jobs that just finished', () => {
-    const before = [job('a', 'running', 'x'), job('b', 'succeeded', 'x'), job('c', 'pending', 'x')];
-    const after = [job('a', 'failed', 'x'), job('b', 'succeeded', 'x'), job('c', 'running', 'x')];
-    expect(newlyFinished(before, after).map(j => j.id)).toEqual(['a']);
+  it('notifies watched jobs once they are listed as finished', () => {
+    const listing = [job('a', 'failed', 'x'), job('b', 'succeeded', 'x'), job('c', 'running', 'x')];
+    const watched = new Map([
+      ['a', 1],
+      ['c', 1]
+    ]);
+    const result = reconcileWatched(listing, 2, watched, []);
+    expect(result.finished.map(j => j.id)).toEqual(['a']);
+    expect(result.gone).toEqual([]);
+    expect(result.jobs.map(j => j.id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps a just-submitted job that an older listing does not hold yet', () => {
+    const fresh = job('new', 'pending', 'x');
+    const result = reconcileWatched([job('old', 'succeeded', 'x')], 3, new Map([['new', 4]]), [
+      fresh
+    ]);
+    expect(result.jobs.map(j => j.id)).toEqual(['new', 'old']);
+    expect(result.gone).toEqual([]);
+    expect(result.finished).toEqual([]);
+  });
+
+  it('forgets a watched job a newer listing no longer has (deleted)', () => {
+    const result = reconcileWatched([], 5, new Map([['gone', 4]]), []);
+    expect(result.gone).toEqual(['gone']);
   });
 
   it('names jobs after the notebook and requires a name', () => {

@@ -158,11 +158,38 @@ export function filterJobs(jobs: IJob[], status: JobStatus | ''): IJob[] {
 }
 
 /**
- * Jobs that were active in `before` and are final in `after`: the ones to notify about.
+ * Reconcile a fresh listing with the jobs submitted in this session (`watched`: job id ->
+ * number of the first listing request sent after the submit).
+ * - `finished`: watched jobs the listing shows in a final state (to notify about, once);
+ * - `gone`: watched jobs a listing requested after their submit no longer has (deleted);
+ * - `jobs`: the listing, plus watched jobs too new to be in it (so they do not flicker away).
  */
-export function newlyFinished(before: IJob[], after: IJob[]): IJob[] {
-  const wasActive = new Set(before.filter(isActive).map(job => job.id));
-  return after.filter(job => wasActive.has(job.id) && !isActive(job));
+export function reconcileWatched(
+  listing: IJob[],
+  requestNumber: number,
+  watched: Map<string, number>,
+  known: IJob[]
+): { jobs: IJob[]; finished: IJob[]; gone: string[] } {
+  const listed = new Map(listing.map(job => [job.id, job]));
+  const finished: IJob[] = [];
+  const gone: string[] = [];
+  const missing: IJob[] = [];
+  for (const [id, firstRequest] of watched) {
+    const job = listed.get(id);
+    if (job) {
+      if (!isActive(job)) {
+        finished.push(job);
+      }
+    } else if (requestNumber >= firstRequest) {
+      gone.push(id);
+    } else {
+      const local = known.find(j => j.id === id);
+      if (local) {
+        missing.push(local);
+      }
+    }
+  }
+  return { jobs: [...missing, ...listing], finished, gone };
 }
 
 /** The default job name for a notebook path: its file name without `.ipynb`. */
