@@ -524,7 +524,9 @@ class JobsService:
             job_id = name.removeprefix(job_object_name(""))
             job = await self._db(self.store.job, job_id)
             expired = job is not None and job.state.is_final and job.finished_at is not None
-            if job is None or (expired and now - job.finished_at > ttl):
+            # A Job we have no record of (e.g. a lost database) is only removed once it ended.
+            orphan_done = job is None and job_outcome(k8s_jobs[name], None, 0) is not None
+            if orphan_done or (expired and now - job.finished_at > ttl):
                 if job is not None:
                     await self._save_log(job)
                     await self._db(self.store.save_job, job)
@@ -705,9 +707,11 @@ def job_outcome(
     if "Complete" in conditions or (status.get("succeeded") or 0) > 0:
         return State.SUCCEEDED, None, code
     failed = conditions.get("Failed")
-    if failed is None and not status.get("failed"):
+    if failed is None:
+        # A failed pod alone is not the end yet: the controller's condition says why (a pod
+        # killed for the deadline must not read as a cancel).
         return None
-    if failed is not None and failed.get("reason") == "DeadlineExceeded":
+    if failed.get("reason") == "DeadlineExceeded":
         return (
             State.FAILED,
             f"Deadline exceeded: the job ran longer than {deadline} seconds "
@@ -721,7 +725,7 @@ def job_outcome(
         return State.CANCELLED, "The job's pod was stopped (SIGTERM).", code
     if term_reason == "OOMKilled" or code == 137:
         return State.FAILED, f"The job's pod was killed ({term_reason or 'exit code 137'}).", code
-    detail = f"exit code {code}" if code is not None else (failed or {}).get("message") or "no pod"
+    detail = f"exit code {code}" if code is not None else failed.get("message") or "no pod"
     return State.FAILED, f"The job's pod failed ({detail}).", code
 
 

@@ -226,6 +226,9 @@ def test_job_outcomes_from_the_kubernetes_job_and_pod():
 
     failed = {"status": {"failed": 1, "conditions": [{"type": "Failed", "status": "True"}]}}
     assert job_outcome({"status": {"active": 1}}, None, 60) is None
+    # a failed pod before the controller's Failed condition: not decided yet (a pod killed for
+    # the deadline exits 143 too and must not read as a cancel)
+    assert job_outcome({"status": {"failed": 1}}, pod(143), 60) is None
     assert job_outcome({"status": {"succeeded": 1}}, pod(0), 60)[0].value == "succeeded"
     state, reason, code = job_outcome(failed, pod(1), 60)
     assert (state.value, code) == ("failed", 1)
