@@ -50,12 +50,6 @@ def _run(cluster: Any, spawns: int) -> Section:
         hubs["peer"] = start_kubespawner(cluster, namespaces["peer"], tmp / "ks")
         for hub in hubs.values():
             hub.create_user(USER)
-        # both hubs idle at the same time: their background (reflector) requests
-        starts = {side: request_records(hub)[0] for side, hub in hubs.items()}
-        time.sleep(IDLE_SECONDS)
-        background = {
-            side: summarize(request_records(hub, starts[side])[1]) for side, hub in hubs.items()
-        }
         for i in range(spawns + 1):
             for side in SIDES:
                 hub = hubs[side]
@@ -85,6 +79,12 @@ def _run(cluster: Any, spawns: int) -> Section:
                 spawn_requests[side].append(summarize(records, stop_records))
                 stop_requests[side].append(summarize(stop_records))
                 print(f"[bench] spawn {i} {side}: {elapsed:.2f}s, {len(records)} k8s requests")
+        # both hubs idle at the same time, reflectors started: their background requests
+        starts = {side: request_records(hub)[0] for side, hub in hubs.items()}
+        time.sleep(IDLE_SECONDS)
+        background = {
+            side: summarize(request_records(hub, starts[side])[1]) for side, hub in hubs.items()
+        }
     finally:
         for hub in hubs.values():
             hub.stop()

@@ -81,7 +81,7 @@ def test_node_agent_killed_during_spawn(disruptable_cluster, fault_hub, fault_na
         try:
             wait_for(
                 lambda: hub.server_get(user, "api/status", token).status_code == 200,
-                WAIT,
+                90,
                 what="the ready server to answer after the node agent came back",
             )
         except AssertionError as e:
