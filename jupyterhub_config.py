@@ -14,6 +14,7 @@
 #   PRIMEHUB_HUB_PORT         hub port (8081)
 #   PRIMEHUB_IDLE_TIMEOUT     seconds before idle servers are stopped by the culler (3600)
 #   PRIMEHUB_KERNEL_IDLE_TIMEOUT / PRIMEHUB_SERVER_IDLE_TIMEOUT   in-server culling defaults
+#   PRIMEHUB_JOBS_PORT / PRIMEHUB_JOBS_HOST / PRIMEHUB_JOBS_URL   the primehub-jobs service
 #   PRIMEHUB_DEMO_KERNEL_GATEWAY  off|optional|always: kernel-gateway split (docs/)
 #   PRIMEHUB_KERNEL_GATEWAY_MODE  sidecar (default) | pod
 import json
@@ -166,7 +167,8 @@ elif local:
         jobs_port = sock.getsockname()[1]
 else:
     jobs_port = 8090
-jobs_host = bridge_ip if local else "0.0.0.0"
+# in a cluster: listen on all addresses, reached through the hub's Service (PRIMEHUB_JOBS_HOST)
+jobs_host = bridge_ip if local else env("PRIMEHUB_JOBS_HOST") or "hub"
 jobs_command = [
     sys.executable,
     "-m",
@@ -182,6 +184,8 @@ if local:
         "--JobsApp.executor_command=-m",
         "--JobsApp.executor_command=jupyterlab_primehub.jobs.execute",
     ]
+else:
+    jobs_command.append("--JobsApp.ip=0.0.0.0")
 c.JupyterHub.services.append(
     {
         "name": "primehub-jobs",
@@ -199,7 +203,7 @@ c.JupyterHub.services.append(
 jobs_public = env("PRIMEHUB_JOBS_URL") or (
     f"http://{bridge_ip}:{jobs_port}/services/primehub-jobs/"
     if local
-    else f"http://hub:{jobs_port}/services/primehub-jobs/"
+    else f"http://{jobs_host}:{jobs_port}/services/primehub-jobs/"
 )
 c.KubeSpawner.environment.update({"PRIMEHUB_JOBS_URL": jobs_public})
 # Jobs run notebooks of the group volumes (PrimeHub's rule; the job pods mount only those).
