@@ -248,6 +248,10 @@ class NodeAgent:
         }
         try:
             await self.api.create(f"/api/v1/namespaces/{meta['namespace']}/events", body)
+        except ApiError as exc:
+            # A namespace being deleted refuses new events: expected, not worth a warning.
+            level = logging.DEBUG if exc.status == 403 else logging.WARNING
+            log.log(level, "could not post event %s for %s: %s", reason, meta["name"], exc)
         except Exception as exc:
             log.warning("could not post event %s for %s: %s", reason, meta["name"], exc)
 
