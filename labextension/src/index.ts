@@ -315,6 +315,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     const { commands } = app;
+    // The notebook tab the user is in; else the notebook last focused. (The tracker sets its
+    // current widget only after an async save of its state, so right after a notebook opens
+    // the shell knows it first.)
+    const currentNotebook = (): NotebookPanel | null => {
+      const widget = app.shell.currentWidget;
+      return widget instanceof NotebookPanel ? widget : notebooks.currentWidget;
+    };
     commands.addCommand(CommandIDs.apiToken, {
       label: trans.__('API Token…'),
       caption: trans.__('Set, replace, clear or test the API token used for jobs'),
@@ -323,10 +330,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.submitNotebook, {
       label: trans.__('Submit Notebook as Job…'),
       caption: trans.__('Run the current notebook as a job, with parameters'),
-      isEnabled: args => !!args.path || !!notebooks.currentWidget,
+      isEnabled: args => !!args.path || !!currentNotebook(),
       execute: args => {
         // The current notebook widget, not the file-browser selection.
-        const path = (args.path as string) || notebooks.currentWidget?.context.path;
+        const path = (args.path as string) || currentNotebook()?.context.path;
         if (path) {
           return submit(path);
         }

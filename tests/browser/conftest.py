@@ -193,9 +193,18 @@ def browser() -> Iterator[object]:
             instance.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Remember each phase's report on the test item (the page fixture checks for failure)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser, lab: Lab) -> Iterator[object]:
-    """A fresh browser page on JupyterLab, after the launcher is shown."""
+def page(browser, lab: Lab, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A fresh browser page on JupyterLab, after the launcher is shown. A failing test leaves
+    a screenshot of the page in tests/artifacts/<test>-FAILED.png."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(UI_TIMEOUT_MS)
     page = context.new_page()
@@ -204,6 +213,13 @@ def page(browser, lab: Lab) -> Iterator[object]:
     try:
         yield page
     finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            try:
+                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-FAILED.png"))
+            except Exception as err:  # the page may be gone; the test's own error matters
+                print(f"no failure screenshot: {err}")
         context.close()
 
 

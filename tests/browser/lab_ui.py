@@ -30,6 +30,8 @@ def open_notebook(page, lab, name: str) -> None:
     tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tabLabel", has_text=Path(name).name)
     tab.first.wait_for()
     page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for()
+    # Settled: the kernel is up (nothing will steal the focus or re-render the tab any more).
+    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for()
 
 
 def submit_dialog(page):

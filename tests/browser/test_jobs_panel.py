@@ -97,7 +97,6 @@ def test_rerun_artifacts_filter_and_delete(page, lab, tmp_path, screenshot) -> N
 def test_unsaved_edits_are_saved_and_submitted(page, lab) -> None:
     path = lab.write_notebook("edited.ipynb", DOUBLER)
     open_notebook(page, lab, "edited.ipynb")
-    page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for()
     editor = page.locator(".jp-NotebookPanel:visible .jp-Cell").first.locator(".cm-content")
     editor.click()
     page.keyboard.press("Control+a")
