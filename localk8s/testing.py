@@ -29,6 +29,19 @@ from localk8s import build, controlplane
 from localk8s.processes import start_time
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker of tests that stop and restart the local cluster."""
+    config.addinivalue_line(
+        "markers",
+        "restarts_cluster: stops and restarts the local cluster (run at the end of the session)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run cluster-restarting tests last, so no other test's session fixture loses its pods."""
+    items.sort(key=lambda item: item.get_closest_marker("restarts_cluster") is not None)
+
+
 class WaitTimeout(AssertionError):
     """A condition polled by ``wait_for`` did not become true in time."""
 

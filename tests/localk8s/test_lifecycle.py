@@ -18,6 +18,7 @@ from localk8s.processes import ProcessTable, start_time
 from localk8s.testing import Cluster, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.restarts_cluster
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
