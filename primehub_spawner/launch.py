@@ -127,16 +127,28 @@ class PodPlan:
             requests[name] = str(count)  # extended resources: request must equal limit
         return {"limits": limits, "requests": requests}
 
+    def _symlink_script(self) -> str:
+        return "; ".join(
+            f'[ -e "$HOME"/{shlex.quote(link)} ] || ln -s {shlex.quote(target)} '
+            f'"$HOME"/{shlex.quote(link)}'
+            for target, link in self.home_symlinks
+        )
+
     def post_start_command(self) -> list[str] | None:
         """A postStart hook that creates the home symlinks (None when there are none)."""
         if not self.home_symlinks:
             return None
-        steps = [
-            f'[ -e "$HOME"/{shlex.quote(link)} ] || ln -s {shlex.quote(target)} '
-            f'"$HOME"/{shlex.quote(link)}'
-            for target, link in self.home_symlinks
-        ]
-        return ["sh", "-c", "; ".join(steps) + "; true"]
+        return ["sh", "-c", self._symlink_script() + "; true"]
+
+    def wrap_command(self, argv: list[str]) -> list[str]:
+        """``argv`` preceded by creating the home symlinks (unchanged when there are none).
+
+        Preferred over the postStart hook when the command is known: the links exist before
+        the server starts, and it needs no lifecycle-hook support from the node."""
+        if not self.home_symlinks:
+            return list(argv)
+        script = self._symlink_script() + '; exec "$@"'
+        return ["sh", "-c", script, "primehub-start", *argv]
 
 
 def _pvc(

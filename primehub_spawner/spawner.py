@@ -443,7 +443,8 @@ class PrimeHubSpawner(KubeSpawner):
         )
         post_start = plan.post_start_command()
         hooks = dict(self._config_value("lifecycle_hooks"))
-        if post_start and "postStart" not in hooks:
+        # with a known command the links are made by wrapping it (get_pod_manifest)
+        if post_start and not self.cmd and "postStart" not in hooks:
             hooks["postStart"] = {"exec": {"command": post_start}}
         self.lifecycle_hooks = hooks
         self.args = list(self._config_value("args")) + self._culling_args(choice)
@@ -499,6 +500,8 @@ class PrimeHubSpawner(KubeSpawner):
                 **(container.resources.requests or {}),
                 **wanted["requests"],
             }
+        if plan.home_symlinks and self.cmd and container.args:
+            container.args = plan.wrap_command(list(container.args))
         pod.spec.automount_service_account_token = False
         if self._kg is not None and (self._kg.mode == "sidecar" or self._kg_url):
             pod = self._split_pod(pod)

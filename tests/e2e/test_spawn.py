@@ -74,6 +74,10 @@ def test_rest_spawn_builds_the_pod_and_server_is_reachable(
     # the server answers through the proxy, as the user
     status = hub.server_get("alice", "api/status", token)
     assert status.status_code == 200, status.text
+    # the group volume is linked into the home directory (homeSymlink)
+    team = hub.server_get("alice", "api/contents/team", token)
+    assert team.status_code == 200, team.text
+    assert team.json()["type"] == "directory"
 
     hub.stop_server("alice")
     wait_for(lambda: not pods("alice"), 120, what="alice's pod deleted")
@@ -213,13 +217,14 @@ def test_ten_concurrent_spawns_against_a_quota_for_two(hub, pods, stop_all):
 
     with ThreadPoolExecutor(10) as pool:
         responses = list(pool.map(spawn, range(10)))
+    seen = [(r.status_code, r.text) for r in responses]
     accepted = [r for r in responses if r.status_code in (201, 202)]
     refused = [r for r in responses if r.status_code == 403]
-    assert len(accepted) == 2, [(r.status_code, r.text) for r in responses]
-    assert len(refused) == 8
+    assert len(accepted) == 2, seen
+    assert len(refused) == 8, seen
     assert {r.json()["message"] for r in refused} == {
         "Group race exceeded cpu quota: 1, requesting 1.5"
-    }
+    }, seen
     wait_for(lambda: len(pods("racer")) == 2, 60, what="two pods of racer")
     assert len(pods("racer")) == 2
 

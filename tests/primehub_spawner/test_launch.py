@@ -171,3 +171,25 @@ def test_label_value_is_valid_and_distinct_for_long_names():
     a, b = label_value("a" * 70 + "@1"), label_value("a" * 70 + "@2")
     assert a != b
     assert len(a) <= 63 and len(b) <= 63
+
+
+def test_wrap_command_makes_links_then_execs(catalog, tmp_path):
+    import subprocess
+
+    plan, _ = build(catalog, *CASES["cpu"])
+    target = tmp_path / "project"
+    target.mkdir()
+    plan = plan.__class__(**{**plan.__dict__, "home_symlinks": ((str(target), "team"),)})
+    argv = plan.wrap_command(["sh", "-c", 'echo "$0 $1"', "ran", "ok"])
+    home = tmp_path / "home"
+    home.mkdir()
+    out = subprocess.run(
+        argv, env={"HOME": str(home), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "ran ok"
+    assert (home / "team").resolve() == target
+    # idempotent: a second start keeps the link
+    subprocess.run(
+        argv, env={"HOME": str(home), "PATH": "/usr/bin:/bin"}, check=True, capture_output=True
+    )
+    assert (home / "team").is_symlink()

@@ -113,7 +113,11 @@ def test_final_manifest_merges_plan_and_kubespawner(make_spawner):
     assert "--MappingKernelManager.cull_idle_timeout=1800" in c["args"]
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     assert {"/home/jovyan", "/project/phusers", "/datasets/mnist"} <= mounts
-    assert c["lifecycle"]["postStart"]["exec"]["command"][0] == "sh"
+    # home symlinks are made before the server starts, by wrapping its command
+    assert c["args"][:2] == ["sh", "-c"]
+    assert "ln -s /project/phusers" in c["args"][2]
+    assert c["args"][3:5] == ["primehub-start", "jupyterhub-singleuser"]
+    assert not c.get("lifecycle")
 
 
 def test_next_spawn_does_not_keep_the_previous_choice(make_spawner):
