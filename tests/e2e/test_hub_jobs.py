@@ -89,6 +89,19 @@ def volume_dir(k8s_cluster, namespace: str, claim: str) -> Path:
     return Path(pv["spec"]["hostPath"]["path"])
 
 
+@pytest.fixture(scope="module", autouse=True)
+def remove_job_pods(hub, k8s_cluster, e2e_namespace):
+    """Leave no job pods behind: other tests count the pods of alice and bob."""
+    yield
+    k8s_cluster.kubectl("delete", "jobs", "-n", e2e_namespace, "-l", "component=primehub-job")
+
+    def gone() -> bool:
+        selector = ["-l", "component=primehub-job"]
+        return not k8s_cluster.get("pods", "-n", e2e_namespace, *selector)["items"]
+
+    wait_for(gone, 120, what="job pods deleted")
+
+
 @pytest.fixture(scope="module")
 def alice(hub, k8s_cluster, e2e_namespace):
     """alice's server (group team, CPU) - it writes the notebooks into the group volume."""
