@@ -267,7 +267,7 @@ class KubernetesJobBackend(JobBackend):
         except (HubUnavailable, HTTPClientError) as e:
             self.log.debug("PrimeHub jobs: cannot list hub jobs: %s", e)
             return
-        seen = self._seen()
+        seen = await asyncio.to_thread(self._seen)
         new = {j["id"]: j for j in listing.get("jobs", []) if j["id"] not in seen}
         if not new:
             return
@@ -292,11 +292,10 @@ class KubernetesJobBackend(JobBackend):
                 image=remote.get("image"),
                 created_at=parse_time(remote.get("createdAt")) or utcnow(),
             )
-            self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
-            self._marker(job_id).write_text(json.dumps({"group": remote["group"]}))
+            await asyncio.to_thread(self._write_marker, job_id, {"group": remote["group"]})
             self.store.add(job)
             await self._mirror(job, remote)
-        self._remember(set(new))
+        await asyncio.to_thread(self._remember, set(new))
 
     async def expire_volume_folders(self) -> None:
         """Remove the group-volume folders (status, artifacts, snapshot) of this user's jobs
@@ -311,6 +310,10 @@ class KubernetesJobBackend(JobBackend):
             folder = Path(self.project_root) / marker["group"] / JOBS_FOLDER / job.id
             if await asyncio.to_thread(_remove_folder, folder):
                 self.log.info("PrimeHub job %s: group volume folder expired and removed", job.id)
+
+    def _write_marker(self, job_id: str, data: dict[str, Any]) -> None:
+        self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
+        self._marker(job_id).write_text(json.dumps(data))
 
     def _marker(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "remote.json"
@@ -357,8 +360,8 @@ class KubernetesJobBackend(JobBackend):
         except HTTPClientError as e:
             self._finalize(job, JobStatus.FAILED, _message(e))
             return
-        self._marker(job.id).write_text(json.dumps({"group": group, "hub": remote["id"]}))
-        self._remember({job.id})
+        await asyncio.to_thread(self._write_marker, job.id, {"group": group, "hub": remote["id"]})
+        await asyncio.to_thread(self._remember, {job.id})
         self.log.info("PrimeHub job %s handed to the hub (group %s)", job.id, group)
         await self._mirror(job, remote)
 
