@@ -91,7 +91,7 @@ test-cluster: k8s
 	$(call say,Unit, cluster and hub end-to-end tests on the local Kubernetes cluster)
 	$(PYTEST) tests/primehub_spawner tests/localk8s tests/e2e
 
-test-browser: setup
+test-browser: k8s
 	$(call say,Browser tests: Playwright driving Debian Chromium against real JupyterLab / JupyterHub)
 	$(PYTEST) tests/browser
 
