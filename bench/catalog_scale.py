@@ -12,13 +12,14 @@ import asyncio
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 import yaml
 
-from bench.report import Row, Section, median, time_calls
+from bench.report import Row, Section, median
 
 USER = "bench-user"
 GROUPS, IMAGES, INSTANCE_TYPES, USER_GROUPS = 500, 1000, 200, 50
@@ -111,7 +112,11 @@ def equivalent_profile_list(catalog_data: dict[str, Any], user: str) -> list[dic
     return profiles
 
 
-def _ours(catalog_text: str, path: Path, repeat: int) -> dict[str, list[float]]:
+Timed = dict[str, Callable[[], Any]]
+
+
+def _ours(catalog_text: str, path: Path) -> tuple[Timed, float]:
+    """Our operations to time, and the size of our form."""
     from primehub_spawner.catalog import Catalog, CatalogSource
     from primehub_spawner.form import render_form
     from primehub_spawner.user_options import resolve_options
@@ -126,54 +131,43 @@ def _ours(catalog_text: str, path: Path, repeat: int) -> dict[str, list[float]]:
         "image": last.images[-1].name,
         "env": {"EPOCHS": "3"},
     }
-
     source = CatalogSource(path=str(path))
+    source.get()
+    edits = iter(range(1, 1_000_000))
 
     def reload() -> None:
         # what the spawner does after an admin edits the file: stat, re-read, re-validate
-        stamp = time.time() + reload.count  # type: ignore[attr-defined]
-        reload.count += 1  # type: ignore[attr-defined]
+        stamp = time.time() + next(edits)
         os.utime(path, (stamp, stamp))
         source.get()
 
-    reload.count = 1  # type: ignore[attr-defined]
-    source.get()
-
-    def unchanged() -> None:
-        source.get()
-
-    def form() -> None:
-        render_form(catalog.for_user(USER), {}, options)
-
-    def validate() -> None:
-        resolve_options(catalog.for_user(USER), options)
-
     html = render_form(catalog.for_user(USER), {}, options)
     return {
-        "load": time_calls(lambda: Catalog.from_yaml(catalog_text), repeat),
-        "reload": time_calls(reload, repeat),
-        "unchanged": time_calls(unchanged, repeat),
-        "form": time_calls(form, repeat),
-        "validate": time_calls(validate, repeat),
-        "form_bytes": [float(len(html))],
-    }
+        "load": lambda: Catalog.from_yaml(catalog_text),
+        "reload": reload,
+        "unchanged": source.get,
+        "form": lambda: render_form(catalog.for_user(USER), {}, options),
+        "validate": lambda: resolve_options(catalog.for_user(USER), options),
+    }, float(len(html))
 
 
-def _peer(profile_list: list[dict[str, Any]], repeat: int) -> dict[str, list[float]]:
-    return asyncio.run(_peer_async(profile_list, repeat))
-
-
-async def _peer_async(profile_list: list[dict[str, Any]], repeat: int) -> dict[str, list[float]]:
+def _peer(
+    profile_list: list[dict[str, Any]], loop: asyncio.AbstractEventLoop
+) -> tuple[Timed, float]:
+    """KubeSpawner's operations to time (run on ``loop``), and the size of its form."""
     import kubespawner.spawner
     from kubespawner import KubeSpawner
 
-    # KubeSpawner loads a kubeconfig when constructed; it never talks to a cluster here.
-    real_load_config = kubespawner.spawner.load_config
-    kubespawner.spawner.load_config = lambda **_: None
-    try:
-        spawner = KubeSpawner(_mock=True, profile_list=profile_list)
-    finally:
-        kubespawner.spawner.load_config = real_load_config
+    async def make() -> KubeSpawner:
+        # KubeSpawner loads a kubeconfig when constructed; it never talks to a cluster here.
+        real_load_config = kubespawner.spawner.load_config
+        kubespawner.spawner.load_config = lambda **_: None
+        try:
+            return KubeSpawner(_mock=True, profile_list=profile_list)
+        finally:
+            kubespawner.spawner.load_config = real_load_config
+
+    spawner = loop.run_until_complete(make())
     last = profile_list[-1]
     opts = last["profile_options"]
     spawner.user_options = {
@@ -181,22 +175,24 @@ async def _peer_async(profile_list: list[dict[str, Any]], repeat: int) -> dict[s
         "instance_type": list(opts["instance_type"]["choices"])[-1],
         "image": list(opts["image"]["choices"])[-1],
     }
-
-    def form() -> None:
-        spawner._render_options_form(profile_list)
-
-    validate_times = []
-    await spawner.load_user_options()  # warm-up
-    for _ in range(repeat):
-        start = time.perf_counter()
-        await spawner.load_user_options()
-        validate_times.append(time.perf_counter() - start)
     html = spawner._render_options_form(profile_list)
     return {
-        "form": time_calls(form, repeat),
-        "validate": validate_times,
-        "form_bytes": [float(len(html))],
-    }
+        "form": lambda: spawner._render_options_form(profile_list),
+        "validate": lambda: loop.run_until_complete(spawner.load_user_options()),
+    }, float(len(html))
+
+
+def _alternate(pairs: list[tuple[str, Callable[[], Any]]], repeat: int) -> dict[str, list[float]]:
+    """Time each callable ``repeat`` times, interleaved so machine load hits all alike."""
+    for _, fn in pairs:
+        fn()  # warm-up (template compilation, caches)
+    samples: dict[str, list[float]] = {name: [] for name, _ in pairs}
+    for _ in range(repeat):
+        for name, fn in pairs:
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return samples
 
 
 def run(args: argparse.Namespace) -> Section:
@@ -205,12 +201,42 @@ def run(args: argparse.Namespace) -> Section:
     data = generate_catalog()
     text = yaml.safe_dump(data, sort_keys=False)
     section = Section("catalog", "Catalog at scale (500 groups, 1,000 images, 200 instance types)")
-    with TemporaryDirectory() as tmp:
-        path = Path(tmp) / "catalog.yaml"
-        path.write_text(text)
-        ours = _ours(text, path, repeat)
     profiles = equivalent_profile_list(data, USER)
-    peer = _peer(profiles, repeat)
+    loop = asyncio.new_event_loop()
+    try:
+        with TemporaryDirectory() as tmp:
+            path = Path(tmp) / "catalog.yaml"
+            path.write_text(text)
+            our_ops, our_size = _ours(text, path)
+            peer_ops, peer_size = _peer(profiles, loop)
+            loads = _alternate([(k, our_ops[k]) for k in ("load", "reload", "unchanged")], repeat)
+            compared = _alternate(
+                [
+                    ("ours form", our_ops["form"]),
+                    ("peer form", peer_ops["form"]),
+                    ("ours validate", our_ops["validate"]),
+                    ("peer validate", peer_ops["validate"]),
+                ],
+                repeat,
+            )
+    finally:
+        # KubeSpawner's shared client leaves a closing task behind: finish it quietly
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+    ours = {
+        **loads,
+        "form": compared["ours form"],
+        "validate": compared["ours validate"],
+        "form_bytes": [our_size],
+    }
+    peer = {
+        "form": compared["peer form"],
+        "validate": compared["peer validate"],
+        "form_bytes": [peer_size],
+    }
     ks = "KubeSpawner profile_list"
     section.rows = [
         Row("catalog load (parse + validate YAML)", median(ours["load"])),

@@ -6,7 +6,7 @@ import json
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,18 +32,6 @@ def percentile(values: Iterable[float], pct: float) -> float:
 def ratio(ours: float, peer: float) -> float:
     """``ours / peer``: below 1 means we are faster (or smaller) than the peer."""
     return ours / peer if peer else math.nan
-
-
-def time_calls(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> list[float]:
-    """Wall-clock seconds of ``repeat`` calls of ``fn`` after ``warmup`` unmeasured calls."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
 
 
 @dataclass
