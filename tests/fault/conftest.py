@@ -140,6 +140,8 @@ def fault_hub(k8s_cluster: Cluster, fault_namespace: str, tmp_path_factory) -> I
         f"load_subconfig({str(REPO_ROOT / 'jupyterhub_config.py')!r})\n"
         # notice a dead server within seconds, not the default 30 s: keeps the faults quick
         "c.Spawner.poll_interval = 5\n"
+        # a server whose pod died mid-spawn is given up after 45 s instead of 120 s
+        "c.KubeSpawner.http_timeout = 45\n"
     )
     hub = start_hub(config, workdir, hub_ip=k8s_cluster.bridge_ip, env=env)
     try:

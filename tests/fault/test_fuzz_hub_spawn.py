@@ -33,7 +33,7 @@ def _expected_refusal(opts) -> OptionsError | None:
     return None
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(options | st.dictionaries(st.text(max_size=10), json_values, min_size=1))
 def test_invalid_options_are_refused_by_the_hub_and_create_nothing(
     fault_hub, k8s_cluster, fault_namespace, opts
