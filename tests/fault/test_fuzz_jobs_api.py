@@ -19,7 +19,7 @@ from bench.jupyter_server import JupyterServer, start_server
 
 from .conftest import executor_pids, write_notebook
 
-FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 VALID_PATHS = {"ok.ipynb", "sub/other.ipynb", "./ok.ipynb", "sub/../ok.ipynb"}
 PATHS = sorted(
     VALID_PATHS

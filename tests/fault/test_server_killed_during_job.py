@@ -91,3 +91,4 @@ def test_server_executor_and_kernel_killed_job_fails_with_partial_output(tmp_pat
     # the restarted server keeps serving jobs
     again = restarted.submit(path="slow.ipynb")
     assert again["status"] in ("pending", "running")
+    assert restarted.request("POST", f"jobs/{again['id']}/cancel").status_code < 300
