@@ -7,6 +7,8 @@ user would), the service runs them as Kubernetes Jobs, the real Job controller r
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -438,3 +440,61 @@ def test_submit_from_jupyterlab_runs_on_kubernetes(hub, alice):
     assert out.status_code == 200 and "lab alpha 5" in json.dumps(out.json()["content"])
     zipped = hub.session.get(f"{server}/jobs/{job['id']}/artifacts", headers=headers, timeout=30)
     assert zipped.status_code == 200 and b"a.txt" in zipped.content
+
+
+def service_pid(hub) -> int | None:
+    """PID of this hub's primehub-jobs process (its command line names the hub's state dir)."""
+    marker = f"--state-dir={hub.workdir}/primehub-jobs".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"primehub_spawner.jobs" in args and marker in args:
+            return int(entry)
+    return None
+
+
+def test_jobs_and_schedules_survive_a_service_crash(hub, alice):
+    put_notebook(
+        hub,
+        alice,
+        "team/e2e-jobs/long.ipynb",
+        notebook(
+            "print('before', flush=True)",
+            "import time\ntime.sleep(30)\nprint('after', flush=True)",
+        ),
+    )
+    jobs = Jobs(hub, alice)
+    job = jobs.submit(group="team", path="e2e-jobs/long.ipynb", instanceType="cpu-1")
+    resp = jobs.call(
+        "POST",
+        "/schedules",
+        json={"group": "team", "path": "e2e-jobs/long.ipynb", "recurrence": "weekly"},
+    )
+    assert resp.status_code == 201, resp.text
+    schedule = resp.json()
+    try:
+        jobs.wait(job["id"], ("running",))
+        wait_for(lambda: "before" in jobs.log(job["id"]), 120, what="the first cell's output")
+
+        pid = service_pid(hub)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        # the hub restarts its managed service; the job kept running in its pod meanwhile
+        wait_for(
+            lambda: (p := service_pid(hub)) is not None and p != pid,
+            120,
+            what="the service restarted by the hub",
+        )
+        done = jobs.wait(job["id"], FINAL, timeout=180)
+        assert done["status"] == "succeeded", done
+        assert "after" in jobs.log(job["id"])
+        again = jobs.call("GET", f"/schedules/{schedule['id']}")
+        assert again.status_code == 200
+        assert again.json()["nextRunAt"] == schedule["nextRunAt"]
+    finally:
+        jobs.call("DELETE", f"/schedules/{schedule['id']}")
