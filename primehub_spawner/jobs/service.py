@@ -121,6 +121,8 @@ class JobsService:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
+            except (KubeError, Unavailable) as e:  # the API server or catalog is away: retry
+                self.log.warning("primehub-jobs: scheduling round skipped: %s", e)
             except Exception:  # one bad round must not stop scheduling
                 self.log.exception("primehub-jobs: scheduling round failed")
 
@@ -537,7 +539,7 @@ class JobsService:
         cutoff = iso(now - self.settings.log_retention) or ""
         for job in await self._db(self.store.finished_before, cutoff):
             path = self._log_path(job.id)
-            if job.log_saved and path.exists():
+            if job.log_saved:
                 await asyncio.to_thread(path.unlink, missing_ok=True)
                 job.log_saved = False
                 job.reason = (job.reason or "") + " (log expired)"

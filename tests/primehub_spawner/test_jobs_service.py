@@ -277,3 +277,22 @@ def test_restart_reconciles_with_the_kubernetes_jobs(env):
     lost = run(service.get(ALICE, gone.id))
     assert lost.state.value == "failed"
     assert lost.reason == "The Kubernetes Job was deleted outside PrimeHub before it finished."
+
+
+def test_saved_logs_expire_after_the_retention_period(env, tmp_path):
+    make, clock, _ = env
+    service = make()
+    job = run(service.submit(ALICE, {"path": "a.ipynb"}))
+    job = run(service.cancel(ALICE, job.id))
+    job.log_saved = True
+    service.store.save_job(job)
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    (tmp_path / "logs" / f"{job.id}.log").write_text("old output\n")
+    clock.now += timedelta(days=6)
+    run(service.tick())
+    assert run(service.read_log(ALICE, job.id))[0] == b"old output\n"
+    clock.now += timedelta(days=2)
+    run(service.tick())
+    assert not (tmp_path / "logs" / f"{job.id}.log").exists()
+    expired = run(service.get(ALICE, job.id))
+    assert expired.reason == "Cancelled by alice (log expired)"
