@@ -88,8 +88,8 @@ test-server: setup
 	$(PYTEST) -p pytest_jupyter.jupyter_server tests/jupyterlab_primehub
 
 test-cluster: k8s
-	$(call say,Unit, cluster and hub end-to-end tests on the local Kubernetes cluster)
-	$(PYTEST) tests/primehub_spawner tests/localk8s tests/e2e
+	$(call say,Unit, cluster, hub end-to-end and fault tests on the local Kubernetes cluster)
+	$(PYTEST) tests/primehub_spawner tests/localk8s tests/e2e tests/fault
 
 test-browser: k8s
 	$(call say,Browser tests: Playwright driving Debian Chromium against real JupyterLab / JupyterHub)
