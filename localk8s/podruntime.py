@@ -20,7 +20,7 @@ import aiohttp
 
 from localk8s import network, podspec
 from localk8s.kubeapi import ApiError
-from localk8s.settings import Settings
+from localk8s.settings import REPO_ROOT, Settings
 
 log = logging.getLogger("localk8s.node")
 
@@ -469,6 +469,7 @@ class PodRunner:
             tmp_dir=str(self.dir / "tmp"),
             hostname=self.name[:63],
             workdir=workdir,
+            host_paths=[str(REPO_ROOT), *self.settings.container_path_prefix],
         )
         logfile = self.log_path(c.name)
         fd = await asyncio.to_thread(self._open_log, logfile, c.restart_count > 0)

@@ -11,7 +11,7 @@ import base64
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -296,8 +296,13 @@ def sandbox_args(
     tmp_dir: str,
     hostname: str,
     workdir: str | None = None,
+    host_paths: Sequence[str] = (),
 ) -> list[str]:
     """bubblewrap arguments: the host's filesystem, plus ``mounts`` at their targets.
+
+    Each container gets a private ``/tmp`` (``tmp_dir``). ``host_paths`` are host directories the
+    containers run programs from (the project and its venv): one under ``/tmp`` (a clone in
+    ``/tmp/...``) would be hidden by that private ``/tmp``, so it is bound back at its own path.
 
     A mount target that does not exist on the host would be created ON THE HOST by a plain bind
     (bwrap makes missing mount points). Instead, the deepest existing ancestor directory of such a
@@ -306,6 +311,9 @@ def sandbox_args(
     """
     resolved = [Mount(m.source, resolve(fs, m.target), m.read_only) for m in mounts]
     resolved.append(Mount(tmp_dir, "/tmp"))
+    for path in host_paths:
+        if path.startswith("/tmp/") and fs.kind(path) == "dir":
+            resolved.append(Mount(path, path))
     targets = [m.target for m in resolved]
     if workdir:
         targets.append(resolve(fs, workdir))

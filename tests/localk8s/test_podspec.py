@@ -218,3 +218,22 @@ def test_sandbox_working_dir_is_created_inside_only() -> None:
     args = podspec.sandbox_args([], HOST, tmp_dir="/t", hostname="h", workdir="/home/jovyan")
     assert args[args.index("--tmpfs") + 1] == "/home"
     assert args[-4:] == ["--dir", "/home/jovyan", "--chdir", "/home/jovyan"]
+
+
+def test_sandbox_keeps_a_project_under_tmp_visible() -> None:
+    """A clone in /tmp (CI's usual place) stays visible behind the pod's private /tmp."""
+    fs = FakeFs({**HOST.entries, "/tmp": "dir", "/tmp/clone": "dir", "/tmp/clone/.venv/bin": "dir"})
+    args = podspec.sandbox_args(
+        [],
+        fs,
+        tmp_dir="/t",
+        hostname="h",
+        host_paths=["/tmp/clone", "/tmp/clone/.venv/bin", "/opt/project", "/tmp/missing"],
+    )
+    binds = _pairs(args, "--bind")
+    assert ("/tmp/clone", "/tmp/clone") in binds
+    # The private /tmp is mounted first, the project bound back into it afterwards.
+    assert binds.index(("/t", "/tmp")) < binds.index(("/tmp/clone", "/tmp/clone"))
+    # Paths outside /tmp are visible anyway; missing ones are not invented.
+    assert ("/opt/project", "/opt/project") not in binds
+    assert ("/tmp/missing", "/tmp/missing") not in binds
