@@ -102,7 +102,9 @@ def validate_env(raw: Any) -> dict[str, str]:
 
 def resolve_options(view: UserView, options: Mapping[str, Any] | None) -> Choice:
     """Validate ``options`` against what the user may launch; fill in defaults."""
-    options = options or {}
+    # Only "nothing" means defaults: [], "", 0 or false are malformed, not empty.
+    if options is None:
+        options = {}
     if not isinstance(options, Mapping):
         raise OptionsError(400, "user_options: must be an object")
     unknown = sorted(k for k in options if k not in KNOWN_KEYS)
