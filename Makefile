@@ -16,14 +16,16 @@ STAMP  := .make
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: Go toolchain + sources for building the control plane, etcd, bubblewrap and
-# iproute2 for the node agent, Chromium for the browser tests, Node.js for the lab extension.
+# iproute2 for the node agent, containerd, runc and the CNI plugins for the real node, mmdebstrap
+# and gcc for the images, Chromium for the browser tests, Node.js for the lab extension.
 APT_PACKAGES := golang-go golang-github-modern-go-reflect2-dev dpkg-dev rsync make etcd-server \
-                bubblewrap iproute2 iptables chromium nodejs npm git
+                bubblewrap iproute2 iptables chromium nodejs npm git \
+                containerd runc containernetworking-plugins mmdebstrap gcc libc6-dev
 
 say = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup demo test lint test-ts test-python test-server test-cluster test-browser \
-        bench k8s k8s-up k8s-down clean
+        test-containers images bench k8s k8s-up k8s-down clean
 
 help:
 	@echo "make demo   - start the local Kubernetes cluster and JupyterHub with a demo catalog (http://127.0.0.1:8000)"
@@ -95,7 +97,15 @@ test-browser: k8s
 	$(call say,Browser tests: Playwright driving Debian Chromium against real JupyterLab / JupyterHub)
 	$(PYTEST) tests/browser
 
-test: lint test-ts test-server test-cluster test-browser
+images: setup
+	$(call say,Building (first time, a few minutes) or reusing the images primehub-notebook and primehub-hub)
+	$(PY) -m localk8s images
+
+test-containers: k8s images
+	$(call say,The wheel, and real containers: a hub spawning into the containerd node (kubelet + containerd))
+	$(PYTEST) tests/packaging tests/containers
+
+test: lint test-ts test-server test-cluster test-browser test-containers
 	$(call say,All tests passed)
 
 bench: k8s

@@ -60,10 +60,16 @@ if local:
     # Pods live behind the bridge: the hub listens there and tells pods that address.
     c.JupyterHub.hub_ip = bridge_ip
     c.JupyterHub.hub_connect_ip = bridge_ip
-    # The node agent runs containers as local processes from this venv (no image pull).
-    c.KubeSpawner.cmd = [str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")]
-    c.KubeSpawner.args = ["--allow-root"]
-    c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
+    if status.get("runtime", "agent") == "agent":
+        # The node agent runs containers as local processes from this venv (no image pull).
+        c.KubeSpawner.cmd = [str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")]
+        c.KubeSpawner.args = ["--allow-root"]
+        c.KubeSpawner.environment = {"HOME": "/home/jovyan"}
+    else:
+        # A real kubelet runs the catalog's images (`python -m localk8s images` builds and
+        # imports primehub-notebook); KubeSpawner's defaults apply, as in a real cluster.
+        c.KubeSpawner.args = []
+        c.KubeSpawner.environment = {}
     chp = HERE / "node_modules" / ".bin" / "configurable-http-proxy"
     if chp.exists():
         c.ConfigurableHTTPProxy.command = [str(chp)]
@@ -177,7 +183,7 @@ jobs_command = [
     f"--namespace={c.KubeSpawner.namespace}",
     f"--state-dir={state_dir / 'primehub-jobs'}",
 ]
-if local:
+if local and status.get("runtime", "agent") == "agent":
     # pods are local processes: the executor runs from this venv
     jobs_command += [
         f"--JobsApp.executor_command={sys.executable}",

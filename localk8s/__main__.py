@@ -1,4 +1,4 @@
-"""Command line: ``python -m localk8s build|up|down|status [--json]|kubectl ...|node``."""
+"""Command line: ``python -m localk8s build|up|down|status [--json]|kubectl ...|node|images``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from localk8s import build, controlplane
-from localk8s.settings import parse_labels
+from localk8s import build, controlplane, realnode
+from localk8s.settings import RUNTIMES, check_runtime, parse_labels
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,19 +27,43 @@ def main(argv: list[str] | None = None) -> int:
     p_up.add_argument("--pods", help="node pod capacity (default 110)")
     p_up.add_argument("--gpu", help="fake nvidia.com/gpu count (default 2)")
     p_up.add_argument("--labels", help="node labels a=b,c=d (default gpu=true)")
+    p_up.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        help="agent: pods as local processes (default, no images needed); containerd: a real "
+        "kubelet, containerd and kube-proxy running images (env LOCALK8S_RUNTIME)",
+    )
     sub.add_parser("down", help="stop everything the cluster started")
     p_status = sub.add_parser("status", help="show whether the cluster runs")
     p_status.add_argument("--json", action="store_true", help="machine-readable output")
     sub.add_parser("kubectl", help="run kubectl against the cluster (kubectl args follow)")
     sub.add_parser("node", help="(internal) run the node agent in the foreground")
+    p_images = sub.add_parser(
+        "images", help="build (or reuse) the cluster's OCI images: pause, notebook, hub"
+    )
+    p_images.add_argument("names", nargs="*", metavar="NAME", help="images (default: all)")
+    p_images.add_argument("--force", action="store_true", help="rebuild even when cached")
+    p_images.add_argument("--json", action="store_true", help="print refs and tars as JSON")
+    p_images.add_argument(
+        "--check", action="store_true", help="then run smoke commands in a scratch containerd"
+    )
+    sub.add_parser("node-addons", help="(internal) volumes and fake GPUs beside a real kubelet")
     args = parser.parse_args(argv)
 
     if args.cmd == "build":
         return build.main()
+    if args.cmd == "images":
+        from localk8s import images
+
+        return images.main(args.names, force=args.force, as_json=args.json, check=args.check)
     if args.cmd == "node":
         from localk8s import node
 
         return node.main()
+    if args.cmd == "node-addons":
+        from localk8s import node_addons
+
+        return node_addons.main()
     try:
         if args.cmd == "up":
             settings = controlplane.load_settings()
@@ -51,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
                 settings.node_pods = args.pods or env.node_pods
                 settings.node_gpu = args.gpu or env.node_gpu
                 settings.node_labels = parse_labels(args.labels) if args.labels else env.node_labels
+                settings.runtime = check_runtime(args.runtime or env.runtime)
+            elif args.runtime and args.runtime != settings.runtime:
+                raise ValueError(
+                    f"the cluster already runs with runtime {settings.runtime}: stop it first "
+                    "(python -m localk8s down)"
+                )
             info = controlplane.up(settings)
             # A person asked for the cluster: test sessions must not stop it when they end.
             (settings.state_dir / "started-by-tests").unlink(missing_ok=True)
@@ -66,10 +96,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 state = "running" if info["running"] else "stopped"
                 print(f"cluster {state}; node ready: {info['node_ready']}")
-                for key in ("api_server", "kubeconfig", "bridge_ip", "kubectl", "logs_dir"):
+                for key in (
+                    "runtime",
+                    "api_server",
+                    "kubeconfig",
+                    "bridge_ip",
+                    "kubectl",
+                    "logs_dir",
+                ):
                     print(f"  {key}: {info[key]}")
             return 0 if info["running"] else 3
-    except (controlplane.ClusterError, build.BuildError, ValueError) as exc:
+    except (controlplane.ClusterError, build.BuildError, realnode.RealNodeError, ValueError) as exc:
         print(f"localk8s: {exc}", file=sys.stderr)
         return 1
     return 2

@@ -1,6 +1,7 @@
-"""Build and cache the control plane binaries from Debian's ``kubernetes`` source package.
+"""Build and cache the Kubernetes binaries from Debian's ``kubernetes`` source package.
 
-The binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) are built once per
+The binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and kubelet and
+kube-proxy for the containerd node) are built once per
 version into a temporary directory and then moved atomically into the cache
 (``~/.cache/jupyterhub-primehub/k8s-<version>/bin``), so an interrupted build never leaves a
 half-filled cache and later runs (fresh clones, CI on the same machine) reuse the result.
@@ -20,7 +21,15 @@ from pathlib import Path
 #: Debian bookworm's kubernetes source package (1.20.2 with security fixes).
 K8S_VERSION = "1.20.2"
 DEBIAN_SOURCE_VERSION = "1.20.5+really1.20.2-1.1+deb12u1"
-BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubectl",
+    # the real node of ``up --runtime containerd``
+    "kubelet",
+    "kube-proxy",
+)
 REFLECT2_SRC = Path("/usr/share/gocode/src/github.com/modern-go/reflect2")
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 
@@ -176,7 +185,7 @@ def _build_locked(version: str) -> Path:
         GOCACHE=str(tree.parent / ".gocache"),
     )
     what = " ".join(f"cmd/{name}" for name in BINARIES)
-    _say(f"compiling {what} (first time: about 5-8 minutes on 2 cores)")
+    _say(f"compiling {what} (first time: about 8-12 minutes on 2 cores)")
     _run(["make", f"WHAT={what}"], cwd=link, env=env)
     out = link / "_output" / "local" / "bin" / "linux" / "amd64"
     if not out.is_dir():

@@ -19,13 +19,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localk8s import build, network
+from localk8s import build, network, realnode
 from localk8s.pki import Pki, ensure_pki, write_kubeconfig
 from localk8s.processes import ProcessTable
 from localk8s.settings import Settings
 
-# Stop order: the node agent first (it kills pods and removes their namespaces), etcd last.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+#: Start order of the agent runtime; stop order is the reverse: the node agent first (it kills
+#: pods and removes their namespaces), etcd last.
+COMPONENTS = (*CONTROL_PLANE, "node-agent")
+#: Everything any runtime may have started, in start order (``down`` stops what was recorded).
+ALL_COMPONENTS = (*COMPONENTS, *realnode.COMPONENTS)
+
+
+def components(settings: Settings) -> tuple[str, ...]:
+    """The processes of this cluster's runtime, in start order."""
+    if settings.runtime == "containerd":
+        return (*CONTROL_PLANE, *realnode.COMPONENTS)
+    return COMPONENTS
 
 
 # Everything here is on loopback: never send it through an HTTP proxy from the environment.
@@ -117,7 +128,7 @@ def _wait(what: str, check: Any, timeout: float, procs: ProcessTable, names: lis
 def is_up(settings: Settings) -> bool:
     """True if this state dir's cluster runs (all components alive and the API ready)."""
     procs = ProcessTable(settings.state_dir)
-    return all(procs.alive(n) for n in COMPONENTS) and api_ready(settings)
+    return all(procs.alive(n) for n in components(settings)) and api_ready(settings)
 
 
 def load_settings(state_dir: Path | None = None) -> Settings:
@@ -151,8 +162,7 @@ def up(settings: Settings, timeout: float = 180) -> dict[str, Any]:
             return status(settings)
         procs = ProcessTable(settings.state_dir)
         # A partly running cluster (a component crashed) is restarted from scratch.
-        for name in reversed(COMPONENTS):
-            procs.stop(name)
+        _stop_all(settings, procs, quiet=True)
         if os.geteuid() != 0:
             raise ClusterError(
                 "the node agent needs root (network namespaces, bridge, bind mounts)"
@@ -169,6 +179,8 @@ def up(settings: Settings, timeout: float = 180) -> dict[str, Any]:
                     "program runs; stop it first (python -m localk8s down)"
                 )
         _check_pod_cidr(settings)
+        if settings.runtime == "containerd":
+            realnode.check_tools()
         build.build()
         settings.save()
         try:
@@ -186,6 +198,13 @@ def _start(settings: Settings, procs: ProcessTable, timeout: float) -> None:
     state = settings.state_dir
     svc_net = ipaddress.ip_network(settings.service_cidr)
     pki = ensure_pki(state / "pki", str(next(svc_net.hosts())))
+    if settings.runtime == "containerd":
+        from localk8s import images
+
+        _say("building (or reusing) the pod sandbox image")
+        pause = images.build(["pause"])["pause"]
+        # node credentials are static tokens: written before the API server reads them
+        realnode.prepare(settings, pki, pause.ref)
     write_kubeconfig(
         settings.kubeconfig, settings.api_server, pki.ca_cert, pki.token("admin"), "admin"
     )
@@ -274,11 +293,15 @@ def _start(settings: Settings, procs: ProcessTable, timeout: float) -> None:
             "--profiling=false",
         ],
     )
+    if settings.runtime == "containerd":
+        _start_real_node(settings, procs, timeout)
+        return
     _say(f"starting the node agent ({settings.node_name}, pods as local processes)")
-    env = dict(os.environ, LOCALK8S_STATE=str(state), PYTHONUNBUFFERED="1")
-    repo = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    procs.start("node-agent", [sys.executable, "-m", "localk8s", "node"], env=env)
+    procs.start(
+        "node-agent",
+        [sys.executable, "-m", "localk8s", "node"],
+        env=_python_env(settings.state_dir),
+    )
     _wait(
         f"node {settings.node_name} Ready",
         lambda: node_ready(settings),
@@ -286,6 +309,54 @@ def _start(settings: Settings, procs: ProcessTable, timeout: float) -> None:
         procs,
         list(COMPONENTS),
     )
+
+
+def _python_env(state: Path) -> dict[str, str]:
+    """Environment of our own Python components (the state dir, this checkout importable)."""
+    env = dict(os.environ, LOCALK8S_STATE=str(state), PYTHONUNBUFFERED="1")
+    repo = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _start_real_node(settings: Settings, procs: ProcessTable, timeout: float) -> None:
+    """containerd, the pause image, kubelet, kube-proxy and the node add-ons."""
+    from localk8s import images
+
+    # the bridge exists before the kubelet starts: its node IP is the bridge address
+    network.setup_bridge(settings)
+    realnode.enable_bridge_netfilter()
+    _say("starting containerd")
+    procs.start("containerd", realnode.containerd_command(settings))
+    names = [*CONTROL_PLANE, "containerd"]
+    _wait("containerd", lambda: realnode.containerd_ready(settings), 60, procs, names)
+    images.import_into(str(realnode.containerd_socket(settings)), images.build(["pause"])["pause"])
+    _say(f"starting kubelet and kube-proxy (node {settings.node_name}, real containers)")
+    pki = Pki(settings.state_dir / "pki")
+    procs.start("kubelet", realnode.kubelet_command(settings, pki))
+    procs.start("kube-proxy", realnode.kube_proxy_command(settings))
+    procs.start(
+        "node-addons",
+        [sys.executable, "-m", "localk8s", "node-addons"],
+        env=_python_env(settings.state_dir),
+    )
+    _wait(
+        f"node {settings.node_name} Ready",
+        lambda: (
+            node_ready(settings) and (settings.node_gpu in ("", "0") or _node_has_gpus(settings))
+        ),
+        timeout,
+        procs,
+        list(components(settings)),
+    )
+
+
+def _node_has_gpus(settings: Settings) -> bool:
+    try:
+        node = api_get(settings, f"/api/v1/nodes/{settings.node_name}")
+    except (OSError, KeyError, ValueError):
+        return False
+    return bool((node.get("status", {}).get("allocatable") or {}).get(realnode.GPU_RESOURCE))
 
 
 def _http_ok(url: str) -> bool:
@@ -303,27 +374,30 @@ def down(settings: Settings) -> None:
         _say("cluster stopped")
 
 
-def _stop_all(settings: Settings, procs: ProcessTable) -> None:
-    for name in reversed(COMPONENTS):
-        if procs.alive(name):
+def _stop_all(settings: Settings, procs: ProcessTable, quiet: bool = False) -> None:
+    for name in reversed(ALL_COMPONENTS):
+        if procs.alive(name) and not quiet:
             _say(f"stopping {name}")
-        procs.stop(name, timeout=40 if name == "node-agent" else 15)
+        procs.stop(name, timeout=40 if name in ("node-agent", "containerd") else 15)
     # The agent cleans up after itself; this catches an agent that was killed.
     from localk8s import podruntime
 
     podruntime.cleanup_leftovers(settings)
+    # containerd's shims and mounts outlive it by design
+    realnode.cleanup(settings)
     network.teardown(settings)
 
 
 def status(settings: Settings) -> dict[str, Any]:
     """Machine-readable status (``python -m localk8s status --json``)."""
     procs = ProcessTable(settings.state_dir)
-    components = {name: procs.alive(name) for name in COMPONENTS}
-    ready = all(components.values()) and api_ready(settings)
+    alive = {name: procs.alive(name) for name in components(settings)}
+    ready = all(alive.values()) and api_ready(settings)
     return {
         "running": ready,
         "node_ready": ready and node_ready(settings),
-        "components": components,
+        "runtime": settings.runtime,
+        "components": alive,
         "state_dir": str(settings.state_dir),
         "kubeconfig": str(settings.kubeconfig),
         "api_server": settings.api_server,

@@ -10,6 +10,7 @@ and, through JupyterHub's own shutdown, the single-user servers it spawned.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -159,6 +160,78 @@ class HubProcess:
             allow_redirects=False,
         )
 
+    def run_code(
+        self, name: str, token: str, code: str, server_name: str = "", timeout: float = 120
+    ) -> KernelRun:
+        """Start a kernel in the user's server (REST), run ``code`` over the kernel websocket
+        through the proxy, as JupyterLab does, and report what a user would see.
+
+        Returns when the cell finished (``stdout``, ``error``) or the kernel died under it
+        (``died``: the server announced a restart, JupyterLab's "kernel appears to have died").
+        The kernel is shut down afterwards.
+        """
+        import websocket  # websocket-client, a jupyter-server dependency
+
+        prefix = f"/user/{name}/{server_name + '/' if server_name else ''}"
+        headers = {"Authorization": f"token {token}"}
+        resp = self.session.post(
+            self.url + prefix + "api/kernels",
+            json={"name": "python3"},
+            headers=headers,
+            timeout=timeout,
+        )
+        if resp.status_code != 201:
+            raise HubError(f"kernel start -> {resp.status_code}: {resp.text}")
+        kernel_id = resp.json()["id"]
+        ws_url = self.url.replace("http://", "ws://") + prefix + f"api/kernels/{kernel_id}/channels"
+        ws = websocket.create_connection(
+            ws_url, header=[f"Authorization: token {token}"], timeout=timeout
+        )
+        result = KernelRun(kernel_id=kernel_id)
+        try:
+            msg_id = secrets.token_hex(16)
+            ws.send(
+                json.dumps(
+                    {
+                        "header": {
+                            "msg_id": msg_id,
+                            "username": name,
+                            "session": secrets.token_hex(16),
+                            "msg_type": "execute_request",
+                            "version": "5.3",
+                        },
+                        "parent_header": {},
+                        "metadata": {},
+                        "content": {"code": code, "silent": False, "store_history": False},
+                        "channel": "shell",
+                    }
+                )
+            )
+            out: list[str] = []
+            while True:
+                msg = json.loads(ws.recv())
+                kind = msg.get("msg_type")
+                state = (msg.get("content") or {}).get("execution_state")
+                if kind == "status" and state in ("restarting", "dead"):
+                    result.died = True
+                    break
+                if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
+                    continue
+                if kind == "stream":
+                    out.append(msg["content"]["text"])
+                elif kind == "error":
+                    content = msg["content"]
+                    result.error = f"{content.get('ename')}: {content.get('evalue')}"
+                elif kind == "status" and state == "idle":
+                    break
+            result.stdout = "".join(out)
+            return result
+        finally:
+            ws.close()
+            self.session.delete(
+                self.url + prefix + f"api/kernels/{kernel_id}", headers=headers, timeout=60
+            )
+
     def stop(self, timeout: float = 90) -> None:
         """Stop the hub (it stops its servers and proxy), then kill anything left of its group."""
         if self.proc.poll() is None:
@@ -173,6 +246,16 @@ class HubProcess:
             pass
         self.proc.wait()
         self.session.close()
+
+
+@dataclass
+class KernelRun:
+    """What running one cell showed: its stdout, its error, or that the kernel died."""
+
+    kernel_id: str
+    stdout: str = ""
+    error: str | None = None
+    died: bool = False
 
 
 _WRAPPER = """\

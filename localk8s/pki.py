@@ -69,6 +69,15 @@ class Pki:
     def tokens_csv(self) -> Path:
         return self.root / "tokens.csv"
 
+    @property
+    def node_cert(self) -> Path:
+        """Serving certificate of the real kubelet (``--runtime containerd``)."""
+        return self.root / "kubelet-node.crt"
+
+    @property
+    def node_key(self) -> Path:
+        return self.root / "kubelet-node.key"
+
     def token(self, user: str) -> str:
         """Static token of ``user`` (``admin``, ``node``) from tokens.csv."""
         for line in self.tokens_csv.read_text().splitlines():
@@ -246,3 +255,46 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, token: str, user: s
     tmp.write_text(yaml.safe_dump(config, sort_keys=False))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def ensure_token(pki: Pki, user: str, uid: str, groups: str) -> str:
+    """Add a static token for ``user`` (in ``groups``) unless tokens.csv has one; return it.
+
+    The API server reads tokens.csv at start, so call this before starting it. Used for the real
+    node's credentials, which are least privilege (``system:nodes``, ``system:kube-proxy``) rather
+    than cluster admin.
+    """
+    try:
+        return pki.token(user)
+    except KeyError:
+        pass
+    token = secrets.token_hex(24)
+    text = pki.tokens_csv.read_text()
+    tmp = pki.tokens_csv.with_suffix(".tmp")
+    tmp.write_text(text + f'{token},{user},{uid},"{groups}"\n')
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, pki.tokens_csv)
+    return token
+
+
+def ensure_node_cert(pki: Pki, node_name: str, ips: tuple[str, ...]) -> None:
+    """A kubelet serving certificate for ``ips`` signed by the cluster CA (remade if ips change).
+
+    The API server verifies the kubelet it proxies ``kubectl logs``/``exec`` to against the CA and
+    the node's InternalIP, so the IP must be a SAN.
+    """
+    if pki.node_cert.exists():
+        cert = x509.load_pem_x509_certificate(pki.node_cert.read_bytes())
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            have = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+        except x509.ExtensionNotFound:
+            have = set()
+        if have == set(ips):
+            return
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = _key()
+    cert = _sign(node_name, key, ca_cert, ca_key, server=True, ips=ips, dns=(node_name,))
+    _write_key(pki.node_key, key)
+    _write_cert(pki.node_cert, cert)

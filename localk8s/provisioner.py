@@ -83,6 +83,13 @@ def pv_for_claim(pvc: dict[str, Any], root: Path) -> dict[str, Any]:
     }
 
 
+def _make_volume_dir(path: Path) -> None:
+    """The volume's directory, writable by the pods' users (like rancher's local-path provisioner:
+    hostPath volumes ignore ``fsGroup``, and containers run as a non-root user such as 1000)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o777)
+
+
 class Provisioner:
     """Polls claims and volumes; creates and deletes PVs as needed."""
 
@@ -107,9 +114,7 @@ class Provisioner:
         for pvc in claims.get("items", []):
             if wants_volume(pvc):
                 pv = pv_for_claim(pvc, self.root)
-                await asyncio.to_thread(
-                    Path(pv["spec"]["hostPath"]["path"]).mkdir, 0o777, True, True
-                )
+                await asyncio.to_thread(_make_volume_dir, Path(pv["spec"]["hostPath"]["path"]))
                 try:
                     await self.api.create("/api/v1/persistentvolumes", pv)
                     log.info(

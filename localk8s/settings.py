@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,8 @@ class Settings:
     pod_cidr: str = "10.244.0.0/24"
     service_cidr: str = "10.96.0.0/16"
     bridge: str = "lk8s0"
+    #: "agent": pods as local processes (no images); "containerd": a real kubelet + containerd.
+    runtime: str = "agent"
     # Directories prepended to PATH of every container (the project venv's bin by default) so
     # commands such as jupyterhub-singleuser resolve to the project's environment.
     container_path_prefix: list[str] = field(default_factory=list)
@@ -66,6 +68,7 @@ class Settings:
             s.node_labels = _parse_labels(env["LOCALK8S_NODE_LABELS"])
         s.pod_cidr = env.get("LOCALK8S_POD_CIDR", s.pod_cidr)
         s.api_port = int(env.get("LOCALK8S_API_PORT", s.api_port))
+        s.runtime = env.get("LOCALK8S_RUNTIME", s.runtime)
         return s
 
     @property
@@ -99,7 +102,18 @@ class Settings:
         """Read ``<state>/settings.json`` written by ``up``."""
         data = json.loads((state_dir / "settings.json").read_text())
         data["state_dir"] = Path(data["state_dir"])
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+RUNTIMES = ("agent", "containerd")
+
+
+def check_runtime(name: str) -> str:
+    """``name`` if it is a known runtime, else ValueError saying which ones exist."""
+    if name not in RUNTIMES:
+        raise ValueError(f"runtime {name!r} is unknown: use one of {', '.join(RUNTIMES)}")
+    return name
 
 
 def parse_labels(text: str) -> dict[str, str]:

@@ -79,6 +79,8 @@ class Cluster:
     #: True when this test session started the local cluster.
     started_here: bool = False
     leases: SessionLeases | None = None
+    #: "agent" or "containerd" (see ``python -m localk8s up --runtime``); "" for an external one
+    runtime: str = ""
 
     def used_by_others(self) -> bool:
         """True if other test sessions use this local cluster right now."""
@@ -223,9 +225,13 @@ class SessionLeases:
         (self.dir / f"{os.getpid()}.lease").unlink(missing_ok=True)
 
 
-@pytest.fixture(scope="session")
-def k8s_cluster() -> Iterator[Cluster]:
-    """The Kubernetes cluster for the whole test session (see module docstring)."""
+def session_cluster(runtime: str = "agent") -> Iterator[Cluster]:
+    """Body of a session fixture: the local cluster with ``runtime`` for the whole session.
+
+    A cluster that runs with another runtime is restarted with this one only if test sessions
+    started it and no other session uses it; a cluster someone started by hand is never stopped
+    (the session fails, saying how to stop it).
+    """
     external = _external()
     if external is not None:
         yield external
@@ -234,7 +240,17 @@ def k8s_cluster() -> Iterator[Cluster]:
     leases = SessionLeases(settings.state_dir)
     started = False
     with leases.locked():
+        if controlplane.is_up(settings) and settings.runtime != runtime:
+            if not leases.marker.exists() or leases.others():
+                pytest.fail(
+                    f"the local cluster runs with runtime {settings.runtime!r} (started by hand or "
+                    f"used by another test session); these tests need {runtime!r}: stop it with "
+                    "`python -m localk8s down`",
+                    pytrace=False,
+                )
+            controlplane.down(settings)
         if not controlplane.is_up(settings):
+            settings.runtime = runtime
             controlplane.up(settings)
             leases.marker.write_text(str(os.getpid()))
             started = True
@@ -249,6 +265,7 @@ def k8s_cluster() -> Iterator[Cluster]:
             state_dir=settings.state_dir,
             started_here=started,
             leases=leases,
+            runtime=info["runtime"],
         )
     finally:
         with leases.locked():
@@ -256,6 +273,13 @@ def k8s_cluster() -> Iterator[Cluster]:
             if leases.marker.exists() and not leases.others():
                 controlplane.down(settings)
                 leases.marker.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster() -> Iterator[Cluster]:
+    """The Kubernetes cluster for the whole test session (see module docstring): the node agent
+    runtime (``tests/containers`` overrides this fixture with the containerd runtime)."""
+    yield from session_cluster("agent")
 
 
 @pytest.fixture
