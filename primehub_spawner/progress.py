@@ -71,6 +71,14 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
             if waiting.get("reason") in IMAGE_FAILURES:
                 detail = waiting.get("message") or status.get("image") or ""
                 return f"Cannot pull image ({waiting['reason']}): {detail}".rstrip(": ")
+    events = list(events)
+    # A kubelet reports a failed pull twice: 'Failed to pull image "<image>": <why>' and then
+    # just 'Error: ErrImagePull'. The first says what the user must change.
+    pulls = [
+        e.get("message") or ""
+        for e in events
+        if e.get("reason") == "Failed" and (e.get("message") or "").startswith("Failed to pull")
+    ]
     for event in events:
         message = event.get("message") or ""
         if event.get("reason") == "FailedScheduling" and _UNSCHEDULABLE.search(message):
@@ -78,5 +86,5 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
         if event.get("reason") in ("Failed", "BackOff") and any(
             f in message for f in IMAGE_FAILURES
         ):
-            return f"Cannot pull image: {message}"
+            return f"Cannot pull image: {pulls[-1] if pulls else message}"
     return None

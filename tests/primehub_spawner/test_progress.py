@@ -72,6 +72,22 @@ def test_image_pull_errors_are_fatal():
     )
 
 
+def test_failed_pull_names_the_image_from_the_kubelets_first_event():
+    # what a real kubelet (containerd node) posts, in this order
+    pull = (
+        'Failed to pull image "localhost/gone:1": rpc error: code = Unknown desc = failed to '
+        'pull and unpack image "localhost/gone:1": failed to resolve reference "localhost/gone:1"'
+    )
+    events = [
+        event("Pulling", 'Pulling image "localhost/gone:1"'),
+        event("Failed", pull),
+        event("Failed", "Error: ErrImagePull"),
+    ]
+    assert fatal_reason(events, None) == f"Cannot pull image: {pull}"
+    # the pull message alone is not (yet) a verdict: the kubelet may retry
+    assert fatal_reason(events[:2], None) is None
+
+
 def test_unschedulable_condition_on_the_pod_is_fatal():
     pod = {
         "status": {
