@@ -16,6 +16,8 @@ SECTIONS = {
     "frontend": "bench.frontend",
     "spawn": "bench.spawn",
     "concurrency": "bench.concurrency",
+    # last: it restarts a cluster the bench started with the containerd runtime
+    "spawn-containerd": "bench.spawn_containerd",
 }
 
 

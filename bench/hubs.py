@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,11 @@ from localk8s.hubtesting import HubProcess, start_hub
 from localk8s.settings import REPO_ROOT
 
 CPU, CPU_REQUEST, MEMORY, MEMORY_REQUEST = 0.5, 0.1, "512Mi", "256Mi"
+#: On the node agent an image is only a label; on containerd both hubs run primehub-notebook.
+AGENT_IMAGE = "jupyter/base-notebook:latest"
 
 
-def catalog(users: list[str]) -> dict[str, Any]:
+def catalog(users: list[str], image: str = AGENT_IMAGE) -> dict[str, Any]:
     """One group with one CPU instance type and one image, no datasets or group volume."""
     return {
         "instanceTypes": {
@@ -39,7 +39,7 @@ def catalog(users: list[str]) -> dict[str, Any]:
                 "memoryRequest": MEMORY_REQUEST,
             }
         },
-        "images": {"base": {"displayName": "Base", "url": "jupyter/base-notebook:latest"}},
+        "images": {"base": {"displayName": "Base", "url": image}},
         "groups": {
             "bench": {
                 "displayName": "Bench",
@@ -59,10 +59,12 @@ from pathlib import Path
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
 c.JupyterHub.allow_named_servers = True
 c.KubeSpawner.namespace = {namespace!r}
-c.KubeSpawner.image = "jupyter/base-notebook:latest"
-c.KubeSpawner.cmd = [str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")]
-c.KubeSpawner.args = ["--allow-root"]
-c.KubeSpawner.environment = {{"HOME": "/home/jovyan"}}
+c.KubeSpawner.image = {image!r}
+if {agent!r}:
+    # the node agent runs the command from this venv (what the reference config does too)
+    c.KubeSpawner.cmd = [str(Path(sys.prefix) / "bin" / "jupyterhub-singleuser")]
+    c.KubeSpawner.args = ["--allow-root"]
+    c.KubeSpawner.environment = {{"HOME": "/home/jovyan"}}
 c.KubeSpawner.start_timeout = 300
 c.KubeSpawner.http_timeout = 120
 c.KubeSpawner.automount_service_account_token = False
@@ -91,10 +93,12 @@ if chp.exists():
 """
 
 
-def start_primehub(cluster: Any, namespace: str, workdir: Path, users: list[str]) -> HubProcess:
+def start_primehub(
+    cluster: Any, namespace: str, workdir: Path, users: list[str], image: str = AGENT_IMAGE
+) -> HubProcess:
     """The reference hub with the bench catalog, counting its Kubernetes requests."""
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "catalog.yaml").write_text(yaml.safe_dump(catalog(users)))
+    (workdir / "catalog.yaml").write_text(yaml.safe_dump(catalog(users, image)))
     env = {
         **cluster.env,
         "PRIMEHUB_CATALOG": str(workdir / "catalog.yaml"),
@@ -106,10 +110,17 @@ def start_primehub(cluster: Any, namespace: str, workdir: Path, users: list[str]
     return start_hub(config, workdir, hub_ip=cluster.bridge_ip, env=env)
 
 
-def start_kubespawner(cluster: Any, namespace: str, workdir: Path) -> HubProcess:
+def start_kubespawner(
+    cluster: Any, namespace: str, workdir: Path, image: str = AGENT_IMAGE
+) -> HubProcess:
     """Plain KubeSpawner with the equivalent profile, counting its Kubernetes requests."""
     config = KUBESPAWNER_CONFIG.format(
-        namespace=namespace, cpu=CPU, cpu_request=CPU_REQUEST, repo=str(REPO_ROOT)
+        namespace=namespace,
+        cpu=CPU,
+        cpu_request=CPU_REQUEST,
+        repo=str(REPO_ROOT),
+        image=image,
+        agent=image == AGENT_IMAGE,
     )
     env = {**cluster.env, "PYTHONPATH": _pythonpath()}
     return start_hub(config + COUNTING, workdir, hub_ip=cluster.bridge_ip, env=env)
@@ -184,38 +195,13 @@ def spawn_and_wait(
     raise RuntimeError(f"{user} not ready after {timeout:.0f}s\n{hub.log_tail(30)}")
 
 
-@contextmanager
-def cluster_session() -> Iterator[Any]:
-    """The local cluster for a benchmark, held like a test session holds it.
+def cluster_session(runtime: str = "agent") -> AbstractContextManager[Any]:
+    """The local cluster with ``runtime`` for a benchmark, held like a test session holds it.
 
-    The bench takes a session lease (``localk8s.testing.SessionLeases``), so a test session that
+    The bench takes a session lease (``localk8s.testing.session_cluster``), so a test session that
     ends meanwhile does not stop the cluster under it; a cluster the bench had to start is
     stopped when the bench is the last one out, as test sessions do.
     """
-    from localk8s import controlplane
-    from localk8s.testing import Cluster, SessionLeases
+    from localk8s.testing import session_cluster
 
-    settings = controlplane.load_settings()
-    leases = SessionLeases(settings.state_dir)
-    with leases.locked():
-        if not controlplane.is_up(settings):
-            print("[bench] starting the local cluster", file=sys.stderr, flush=True)
-            controlplane.up(settings)
-            leases.marker.write_text(str(os.getpid()))
-        leases.acquire()
-    info = controlplane.status(settings)
-    try:
-        yield Cluster(
-            kubeconfig=Path(info["kubeconfig"]),
-            bridge_ip=info["bridge_ip"],
-            api_server=info["api_server"],
-            kubectl_path=info["kubectl"],
-            state_dir=settings.state_dir,
-            leases=leases,
-        )
-    finally:
-        with leases.locked():
-            leases.release()
-            if leases.marker.exists() and not leases.others():
-                controlplane.down(settings)
-                leases.marker.unlink(missing_ok=True)
+    return contextmanager(session_cluster)(runtime)

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from bench.hubs import (
+    AGENT_IMAGE,
     cluster_session,
     request_records,
     spawn_and_wait,
@@ -29,13 +30,17 @@ SIDES = ("ours", "peer")
 
 
 def run(args: argparse.Namespace) -> Section:
-    """Measure and return the section."""
-    with cluster_session() as cluster:
-        return _run(cluster, max(1, args.spawns))
+    """Measure and return the section (the node agent: pods as processes)."""
+    with cluster_session("agent") as cluster:
+        return measure(cluster, max(1, args.spawns))
 
 
-def _run(cluster: Any, spawns: int) -> Section:
-    section = Section("spawn", "Spawn overhead: PrimeHubSpawner vs KubeSpawner profile_list")
+def measure(cluster: Any, spawns: int, image: str = AGENT_IMAGE, name: str = "spawn") -> Section:
+    """Spawn both hubs' servers ``spawns`` times each (interleaved) in ``image``."""
+    title = "Spawn overhead: PrimeHubSpawner vs KubeSpawner profile_list"
+    if image != AGENT_IMAGE:
+        title += f" (real containers: {image})"
+    section = Section(name, title)
     namespaces = {"ours": cluster.create_namespace("bench-ph"), "peer": ""}
     namespaces["peer"] = cluster.create_namespace("bench-ks")
     options = {"ours": {"group": "bench", "instance_type": "cpu-half"}, "peer": None}
@@ -44,10 +49,10 @@ def _run(cluster: Any, spawns: int) -> Section:
     stop_requests: dict[str, list[dict[str, int]]] = {s: [] for s in SIDES}
     failures: dict[str, list[str]] = {s: [] for s in SIDES}
     hubs = {}
-    tmp = workdir("spawn")
+    tmp = workdir(name)
     try:
-        hubs["ours"] = start_primehub(cluster, namespaces["ours"], tmp / "ph", [USER])
-        hubs["peer"] = start_kubespawner(cluster, namespaces["peer"], tmp / "ks")
+        hubs["ours"] = start_primehub(cluster, namespaces["ours"], tmp / "ph", [USER], image)
+        hubs["peer"] = start_kubespawner(cluster, namespaces["peer"], tmp / "ks", image)
         for hub in hubs.values():
             hub.create_user(USER)
         for i in range(spawns + 1):

@@ -226,11 +226,12 @@ class SessionLeases:
 
 
 def session_cluster(runtime: str = "agent") -> Iterator[Cluster]:
-    """Body of a session fixture: the local cluster with ``runtime`` for the whole session.
+    """Body of a session fixture (or, wrapped in ``contextmanager``, of a benchmark): the local
+    cluster with ``runtime`` for the whole session.
 
     A cluster that runs with another runtime is restarted with this one only if test sessions
     started it and no other session uses it; a cluster someone started by hand is never stopped
-    (the session fails, saying how to stop it).
+    (ClusterError, saying how to stop it).
     """
     external = _external()
     if external is not None:
@@ -242,11 +243,10 @@ def session_cluster(runtime: str = "agent") -> Iterator[Cluster]:
     with leases.locked():
         if controlplane.is_up(settings) and settings.runtime != runtime:
             if not leases.marker.exists() or leases.others():
-                pytest.fail(
+                raise controlplane.ClusterError(
                     f"the local cluster runs with runtime {settings.runtime!r} (started by hand or "
-                    f"used by another test session); these tests need {runtime!r}: stop it with "
-                    "`python -m localk8s down`",
-                    pytrace=False,
+                    f"used by another test session); this needs {runtime!r}: stop it with "
+                    "`python -m localk8s down`"
                 )
             controlplane.down(settings)
         if not controlplane.is_up(settings):
