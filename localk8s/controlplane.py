@@ -205,6 +205,8 @@ def _start(settings: Settings, procs: ProcessTable, timeout: float) -> None:
         pause = images.build(["pause"])["pause"]
         # node credentials are static tokens: written before the API server reads them
         realnode.prepare(settings, pki, pause.ref)
+        # the bridge (the node's IP) and its firewall rules exist before the API server listens
+        network.setup_bridge(settings)
     write_kubeconfig(
         settings.kubeconfig, settings.api_server, pki.ca_cert, pki.token("admin"), "admin"
     )
@@ -239,8 +241,7 @@ def _start(settings: Settings, procs: ProcessTable, timeout: float) -> None:
         [
             str(bins / "kube-apiserver"),
             f"--etcd-servers={etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            *_api_addresses(settings),
             f"--secure-port={settings.api_port}",
             "--insecure-port=0",
             f"--cert-dir={state / 'apiserver'}",
@@ -254,7 +255,6 @@ def _start(settings: Settings, procs: ProcessTable, timeout: float) -> None:
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={settings.service_cidr}",
             "--enable-priority-and-fairness=false",
-            "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             # Logs and exec go to the node agent's HTTPS endpoint, verified with our CA.
             f"--kubelet-certificate-authority={pki.ca_cert}",
@@ -323,8 +323,6 @@ def _start_real_node(settings: Settings, procs: ProcessTable, timeout: float) ->
     """containerd, the pause image, kubelet, kube-proxy and the node add-ons."""
     from localk8s import images
 
-    # the bridge exists before the kubelet starts: its node IP is the bridge address
-    network.setup_bridge(settings)
     realnode.enable_bridge_netfilter()
     _say("starting containerd")
     procs.start("containerd", realnode.containerd_command(settings))
@@ -357,6 +355,28 @@ def _node_has_gpus(settings: Settings) -> bool:
     except (OSError, KeyError, ValueError):
         return False
     return bool((node.get("status", {}).get("allocatable") or {}).get(realnode.GPU_RESOURCE))
+
+
+def _api_addresses(settings: Settings) -> list[str]:
+    """Where the API server listens and what the ``kubernetes`` Service points at.
+
+    With the agent, only the host talks to the API (loopback; the Service gets no endpoints: a
+    loopback address is refused as one). On the containerd node, pods in the cluster use it too
+    (the hub runs in a pod): it listens on all addresses, the bridge address becomes the endpoint
+    of ``kubernetes.default`` (10.96.0.1:443 through kube-proxy), and a firewall rule of
+    ``network.setup_bridge`` drops what comes from other machines.
+    """
+    if settings.runtime == "containerd":
+        return [
+            "--bind-address=0.0.0.0",
+            f"--advertise-address={settings.bridge_ip}",
+            "--endpoint-reconciler-type=lease",
+        ]
+    return [
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        "--endpoint-reconciler-type=none",
+    ]
 
 
 def _http_ok(url: str) -> bool:

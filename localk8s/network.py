@@ -42,9 +42,16 @@ def used_networks() -> list[tuple[str, str]]:
 
 def _iptables_rules(settings: Settings) -> list[list[str]]:
     br = settings.bridge
+    # On the containerd node the API server listens on all addresses (pods reach it through the
+    # bridge): other machines must not.
+    api_guard = [
+        "INPUT", "-p", "tcp", "--dport", str(settings.api_port), "!", "-i", br,
+        "-m", "addrtype", "!", "--src-type", "LOCAL", "-j", "DROP",
+    ]  # fmt: skip
     return [
         ["INPUT", "-i", br, "-j", "ACCEPT"],
         ["FORWARD", "-i", br, "-o", br, "-j", "ACCEPT"],
+        api_guard,
     ]
 
 
