@@ -305,8 +305,12 @@ def ref(name: str, project: Path = PROJECT) -> str:
 
 def tar_path(name: str, project: Path = PROJECT) -> Path:
     """Where the OCI layout tar of image ``name`` for the current inputs is (or will be)."""
-    tag = ref(name, project).rsplit(":", 1)[1]
-    return images_dir() / f"{name}-{tag}.tar"
+    return _tar_of(ref(name, project))
+
+
+def _tar_of(image_ref: str) -> Path:
+    repo, tag = image_ref.rsplit("/", 1)[1].rsplit(":", 1)
+    return images_dir() / f"{repo}-{tag}.tar"
 
 
 def is_built(name: str, project: Path = PROJECT) -> bool:
@@ -504,7 +508,7 @@ def _write_image(
     """Write ``tree`` as the single layer of image ``image_ref`` into the cache; returns the tar."""
     layer = work / "layer.tar"
     blob = oci.write_layer(tree, layer, skip=_layer_skip)
-    final = images_dir() / f"{name}-{image_ref.rsplit(':', 1)[1]}.tar"
+    final = _tar_of(image_ref)
     tmp = images_dir() / f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         oci.write_archive(tmp, image_ref, [(layer, blob)], config)
@@ -616,6 +620,9 @@ class _Plan:
 
     force: bool
     say: Say
+    #: The references, computed once when the build starts: sources edited during the build
+    #: change neither what it reports nor where it writes.
+    refs: dict[str, str]
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8))
     _futures: dict[str, Future] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -647,7 +654,7 @@ class _Plan:
 
     def _image(self, name: str) -> BuiltImage:
         started = time.monotonic()
-        image_ref = ref(name)
+        image_ref = self.refs[name]
         if name == "pause":
             prerequisites: list[Future] = []
         else:
@@ -658,7 +665,7 @@ class _Plan:
         for future in prerequisites:
             future.result()  # raise a prerequisite's error before taking the image lock
         with file_lock(_lock(name)):
-            tar = tar_path(name)
+            tar = _tar_of(image_ref)
             if tar.is_file() and not self.force:
                 self.say(f"{name}: built by another process meanwhile: {image_ref}")
                 return BuiltImage(name, image_ref, tar)
@@ -683,10 +690,12 @@ def build(
     wanted = list(dict.fromkeys(names or NAMES))
     for name in wanted:
         _check_name(name)
+    refs = {name: ref(name) for name in wanted}
+    result = {name: BuiltImage(name, refs[name], _tar_of(refs[name])) for name in wanted}
     todo = []
     for name in wanted:
-        if is_built(name) and not force:
-            say(f"{name}: up to date: {ref(name)}")
+        if result[name].tar.is_file() and not force:
+            say(f"{name}: up to date: {refs[name]}")
         else:
             todo.append(name)
     if todo:
@@ -697,13 +706,13 @@ def build(
         for sub in ("work", "locks", "logs"):
             (images_dir() / sub).mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        plan = _Plan(force=force, say=say)
+        plan = _Plan(force=force, say=say, refs=refs)
         errors = []
         try:
             futures = {name: plan.image(name) for name in todo}
             for name, future in futures.items():
                 try:
-                    future.result()
+                    result[name] = future.result()
                 except (ImageBuildError, RootfsError, OSError) as exc:
                     errors.append(f"{name}: {exc}")
         finally:
@@ -711,7 +720,7 @@ def build(
         if errors:
             raise ImageBuildError("\n".join(errors))
         say(f"built {', '.join(todo)} in {time.monotonic() - started:.0f} s")
-    return {name: BuiltImage(name, ref(name), tar_path(name)) for name in wanted}
+    return result
 
 
 # ---- using the images -----------------------------------------------------------------------

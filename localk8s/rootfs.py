@@ -124,7 +124,7 @@ def base_tarball(
         log.write_text("")
         say(
             f"base root file system: mmdebstrap {SUITE} minbase + {', '.join(packages)} "
-            f"(about a minute; log: {log})"
+            f"(1 to 2 minutes; log: {log})"
         )
         cmd = [
             "mmdebstrap",

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from localk8s import images
+from localk8s.rootfs import file_lock
+
 PROJECT = Path(__file__).resolve().parents[2]
 LAB = "share/jupyter/labextensions/jupyterlab-primehub"
 
@@ -37,7 +40,9 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: 
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """sdist and wheel from ``python -m build`` (the wheel is built from the sdist)."""
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--outdir", str(out), str(PROJECT)], cwd=out)
+    # The lock the image build holds while it builds the wheel: both write the checkout's build/.
+    with file_lock(images.images_dir() / "locks" / "wheel.lock"):
+        _run([sys.executable, "-m", "build", "--outdir", str(out), str(PROJECT)], cwd=out)
     return out
 
 
