@@ -90,6 +90,9 @@ class _HashingWriter:
         self.target.write(data)
         return len(data)
 
+    def tell(self) -> int:
+        return self.size
+
 
 def _walk(root: Path, skip: Callable[[str], bool]) -> Iterator[tuple[str, str]]:
     """(absolute path, archive name) of everything under ``root``, sorted, parents first."""
@@ -140,12 +143,10 @@ def write_layer(rootfs: Path, out: Path, skip: Callable[[str], bool] = lambda _n
     layer's digest, which for an uncompressed layer is also its diff_id.
     """
     seen: dict[tuple[int, int], str] = {}
-    with open(out, "wb") as raw:
+    with open(out, "wb", buffering=_CHUNK) as raw:
+        # Written once, front to back (tarfile's "w" mode never seeks), hashed on the way.
         hashing = _HashingWriter(raw)
-        # Stream mode: the output is written once, front to back, and hashed on the way.
-        with tarfile.open(
-            fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT, bufsize=_CHUNK
-        ) as tar:
+        with tarfile.open(fileobj=hashing, mode="w", format=tarfile.PAX_FORMAT) as tar:
             for path, arcname in _walk(rootfs, skip):
                 st = os.lstat(path)
                 info = _tarinfo(path, arcname, st)
