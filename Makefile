@@ -102,8 +102,8 @@ images: setup
 	$(PY) -m localk8s images
 
 test-containers: k8s images
-	$(call say,The wheel, and real containers: a hub spawning into the containerd node (kubelet + containerd))
-	$(PYTEST) tests/packaging tests/containers
+	$(call say,The wheel and real containers: a hub spawning into the containerd node, and the hub deployed inside it (deploy/))
+	$(PYTEST) tests/packaging tests/containers tests/incluster
 
 test: lint test-ts test-server test-cluster test-browser test-containers
 	$(call say,All tests passed)

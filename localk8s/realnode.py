@@ -183,6 +183,8 @@ def kubelet_command(settings: Settings, pki: Pki) -> list[str]:
         "--image-gc-high-threshold=100",
         "--image-gc-low-threshold=99",
         "--serialize-image-pulls=false",
+        # mounted ConfigMaps (a catalog edited in place) reach pods within seconds, not a minute
+        "--sync-frequency=10s",
         # kube-proxy makes the chains it needs and removes them on `down`; the kubelet's own
         # (KUBE-FIREWALL, ...) would stay in the host's firewall
         "--make-iptables-util-chains=false",

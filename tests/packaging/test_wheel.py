@@ -143,3 +143,20 @@ def test_spawner_comes_from_the_installed_wheel(venv: Path, tmp_path: Path) -> N
     # The hub command of the venv works too (PrimeHubSpawner is named in its config).
     help_all = _in_venv(venv, "jupyterhub", "--help-all", tmp_path=tmp_path)
     assert "--JupyterHub.spawner_class" in help_all
+
+
+def test_spawn_form_renders_from_the_installed_wheel(venv: Path, tmp_path: Path) -> None:
+    # the form's template is package data: a wheel without it fails every spawn page with a 500
+    code = (
+        "from primehub_spawner.catalog import Catalog\n"
+        "from primehub_spawner.form import render_form\n"
+        "catalog = Catalog.from_dict({\n"
+        "    'instanceTypes': {'cpu-1': {'displayName': 'CPU One', 'cpu': 1, 'memory': '1Gi'}},\n"
+        "    'images': {'base': {'displayName': 'Base', 'url': 'base:1'}},\n"
+        "    'groups': {'team': {'members': ['alice'], 'instanceTypes': ['cpu-1'],\n"
+        "                        'images': ['base']}},\n"
+        "})\n"
+        "print(render_form(catalog.for_user('alice', []), {}))\n"
+    )
+    out = _in_venv(venv, "python", "-c", code, tmp_path=tmp_path)
+    assert 'name="instance_type__team"' in out and "CPU One" in out
