@@ -9,7 +9,14 @@ Usable stand-alone (the Kubernetes job pods run it the same way)::
 It writes a JSON status file (state, progress, error, kernel PID) after every cell, saves the
 partial output notebook after every cell, streams cell stdout/stderr to the log, and on SIGTERM
 stops the kernel and ends ``cancelled`` with the partial output kept.
-Exit codes: 0 succeeded, 1 failed, 2 usage error, 143 cancelled.
+
+Papermill semantics (``papermill_compat``): a cell that runs ``sys.exit()``/``sys.exit(0)`` ends
+the run early and the job *succeeds* (status ``endedEarly``: the cell and its SystemExit; the
+remaining cells are not run; the output notebook marks the place); the output notebook carries
+papermill's ``metadata.papermill`` (notebook and cells) besides our own ``primehub_job`` block.
+In a Kubernetes pod the final state also goes to the container's termination message
+(``--termination-log``), where the hub reads it.
+Exit codes: 0 succeeded (also when ended early), 1 failed, 2 usage error, 143 cancelled.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+from .. import __version__
 from . import artifacts as artifacts_mod
+from . import papermill_compat as pm
 from .model import isoformat, utcnow
 from .params import UnsupportedLanguage, inject_parameters
 from .processes import process_start_time
@@ -41,8 +50,13 @@ EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 143
 ERROR_STYLE = (
     'style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; font-size:2em;"'
 )
-BANNER_TAG = "papermill-error-cell-tag"
+EARLY_STYLE = 'style="font-family:Helvetica Neue, Helvetica, Arial, sans-serif; font-size:1.5em;"'
+# Papermill's tag: papermill (and this executor) drop such cells when an output notebook is run
+# again, so the markers of an earlier run never pile up.
+BANNER_TAG = pm.ERROR_MARKER_TAG
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+TERMINATION_LOG_ENV = "PRIMEHUB_JOB_TERMINATION_LOG"
+INPUT_PATH_ENV = "PRIMEHUB_JOB_INPUT_PATH"
 
 
 class JobLog:
@@ -101,6 +115,7 @@ class Executor:
             "finishedAt": None,
             "error": None,
             "reason": None,
+            "endedEarly": None,
             "outputPath": str(args.output),
             "currentCell": None,
         }
@@ -111,6 +126,8 @@ class Executor:
         self.stop_reason: str | None = None  # "cancel" or "deadline" when we cancel ourselves
         self.main_task: asyncio.Task | None = None
         self.output_error: str | None = None  # why the output notebook could not be written
+        self.started = pm.now()  # papermill's start_time: before the kernel starts
+        self.cell_raised = False  # papermill's notebook-level ``exception``
 
     # -- status and output -------------------------------------------------------------------
     def write_status(self) -> None:
@@ -137,14 +154,17 @@ class Executor:
             self.save_output()  # surfaces a write problem before the final state is chosen
         if state == "succeeded" and self.output_error:
             state, reason = "failed", self.output_error
+        ended_early = self.status["endedEarly"] if state == "succeeded" else None
         self.status.update(
             state=state,
             error=error,
             reason=reason,
+            endedEarly=ended_early,
             finishedAt=isoformat(utcnow()),
             currentCell=None,
         )
         if self.nb is not None:
+            self.nb.metadata["papermill"] = self.papermill_metadata(end=pm.now())
             self.nb.metadata["primehub_job"] = {
                 "id": self.args.job_id,
                 "status": state,
@@ -153,12 +173,47 @@ class Executor:
                 "finishedAt": self.status["finishedAt"],
                 "error": error,
                 "reason": reason,
+                "endedEarly": ended_early,
+                "executorVersion": __version__,
             }
             self.save_output()
         self.enforce_artifact_limits()
         self.write_status()
-        self.log.event(f"Job {state}" + (f": {reason}" if reason else ""))
+        self.write_termination_log()
+        if ended_early is not None:
+            self.log.event(
+                f"Job {state}: ended early at cell {ended_early['cellIndex']} "
+                f"({_exit_text(ended_early)}); the remaining cells were not run"
+            )
+        else:
+            self.log.event(f"Job {state}" + (f": {reason}" if reason else ""))
         return state
+
+    def papermill_metadata(self, end: Any = None) -> dict[str, Any]:
+        return pm.notebook_metadata(
+            parameters=self.parameters,
+            input_path=str(self.args.input_path or self.args.input),
+            output_path=str(self.args.output),
+            start=self.started,
+            end=end,
+            exception=self.cell_raised,
+        )
+
+    def write_termination_log(self) -> None:
+        """The final state for the hub, as the container's termination message.
+
+        Only into an existing file: the kubelet creates it in every container (the pod's
+        ``terminationMessagePath``); anywhere else nothing is written.
+        """
+        path = self.args.termination_log
+        if not path or not os.path.isfile(path):
+            return
+        message = termination_message(self.status)
+        try:
+            with open(path, "w") as f:
+                f.write(message)
+        except OSError as e:
+            self.log.event(f"Cannot write the termination message {path}: {e.strerror or e}")
 
     def enforce_artifact_limits(self) -> None:
         if not self.args.artifacts:
@@ -179,8 +234,10 @@ class Executor:
         assert self.nb is not None
         count = cell.get("execution_count") if cell is not None else None
         record = cell.metadata.get("papermill") if cell is not None else None
+        self.cell_raised = cell is not None
         if record is not None:
-            record.update(status="failed", exception=True, end_time=isoformat(utcnow()))
+            pm.cell_failed(record)
+            pm.cell_completed(record, pm.now())
         marker = nbformat.v4.new_markdown_cell(
             f'<span id="papermill-error-cell" {ERROR_STYLE}>'
             "Execution of this job encountered an exception here and stopped:</span>"
@@ -199,6 +256,33 @@ class Executor:
                     break
         self.nb.cells.insert(0, banner)
 
+    def add_early_exit_marker(self, cell: Any, ended: dict[str, Any]) -> None:
+        """Where a clean ``sys.exit`` ended the run: a note after the cell and a banner on top
+        linking to it (tagged like papermill's markers, so a re-run drops them)."""
+        assert self.nb is not None
+        count = cell.get("execution_count")
+        position = next(i for i, existing in enumerate(self.nb.cells) if existing is cell)
+        remaining = sum(
+            1 for c in self.nb.cells[position + 1 :] if c.cell_type == "code" and c.source.strip()
+        )
+        note = nbformat.v4.new_markdown_cell(
+            f'<span id="primehub-ended-early" {EARLY_STYLE}>'
+            f"The job ended early here: the cell above exited with {_exit_text(ended)}. "
+            f"The {remaining} code cell(s) below were not run; the job succeeded.</span>"
+        )
+        note.metadata["tags"] = [BANNER_TAG]
+        banner = nbformat.v4.new_markdown_cell(
+            f"<span {EARLY_STYLE}>This job ended early at "
+            f"'<a href=\"#primehub-ended-early\">In [{count if count is not None else ' '}]</a>'"
+            f" ({_exit_text(ended)}); the cells after it were not run.</span>"
+        )
+        banner.metadata["tags"] = [BANNER_TAG]
+        for index, existing in enumerate(self.nb.cells):
+            if existing is cell:
+                self.nb.cells.insert(index + 1, note)
+                break
+        self.nb.cells.insert(0, banner)
+
     # -- execution ---------------------------------------------------------------------------
     @property
     def parameters(self) -> dict[str, Any]:
@@ -211,6 +295,16 @@ class Executor:
         kernel = self.args.kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"
         spec = KernelSpecManager().get_kernel_spec(kernel)  # NoSuchKernel if unknown
         inject_parameters(nb, self.parameters, spec.language)
+        # As papermill: drop an earlier run's markers, clear outputs and counts (a cell the run
+        # never reaches shows nothing stale), every cell's record starts pending.
+        nb.cells = [c for c in nb.cells if BANNER_TAG not in c.metadata.get("tags", [])]
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.execution_count = None
+                cell.outputs = []
+            cell.metadata["papermill"] = pm.pending_cell()
+        self.started = pm.now()
+        nb.metadata["papermill"] = self.papermill_metadata()
         self.nb = nb
         self.status["progress"]["total"] = sum(
             1 for c in nb.cells if c.cell_type == "code" and c.source.strip()
@@ -241,32 +335,50 @@ class Executor:
                 self.status["kernelPidStart"] = process_start_time(process.pid)
             self.write_status()
             total = self.status["progress"]["total"]
-            for index, cell in enumerate(self.nb.cells):
+            # Papermill's per-cell records (every cell, markdown too), so tools that read
+            # papermill output work here. Iterate over a copy: markers may be inserted.
+            for index, cell in enumerate(list(self.nb.cells)):
+                record = cell.metadata["papermill"]
                 if cell.cell_type != "code" or not cell.source.strip():
+                    pm.cell_started(record, pm.now())
+                    pm.cell_completed(record, pm.now())
                     continue
                 self.current_cell = cell
                 done = self.status["progress"]["done"]
                 self.status["currentCell"] = index
                 self.log.event(f"Cell {done + 1}/{total} (cell {index}) started")
-                started = time.monotonic()
-                # Papermill's per-cell record, so tools that read papermill output work here.
-                cell.metadata["papermill"] = {
-                    "status": "running",
-                    "start_time": isoformat(utcnow()),
-                    "end_time": None,
-                    "duration": None,
-                    "exception": False,
-                }
-                await client.async_execute_cell(cell, index)
-                cell.metadata["papermill"].update(
-                    status="completed",
-                    end_time=isoformat(utcnow()),
-                    duration=round(time.monotonic() - started, 3),
-                )
+                pm.cell_started(record, pm.now())
+                try:
+                    await client.async_execute_cell(cell, index)
+                except CellExecutionError:
+                    ended = pm.clean_exit(cell.outputs)
+                    if ended is None:
+                        raise
+                    self.end_early(cell, ended)
+                    break
+                pm.cell_completed(record, pm.now())
                 self.status["progress"]["done"] = done + 1
                 self.save_output()
                 self.write_status()
             self.current_cell = None
+
+    def end_early(self, cell: Any, ended: dict[str, str]) -> None:
+        """A clean ``sys.exit`` in ``cell``: the run stops here and will succeed."""
+        record = cell.metadata["papermill"]
+        pm.cell_failed(record)  # papermill marks the cell so (and the notebook's exception)
+        pm.cell_completed(record, pm.now())
+        self.cell_raised = True
+        index = self.source_index.get(id(cell))
+        self.status["endedEarly"] = {"cellIndex": index, **ended}
+        self.status["progress"]["done"] += 1
+        total = self.status["progress"]["total"]
+        self.log.event(
+            f"Cell {self.status['progress']['done']}/{total} (cell {index}) ended the notebook "
+            f"early ({_exit_text(ended)}); the remaining cells are not run"
+        )
+        self.add_early_exit_marker(cell, self.status["endedEarly"])
+        self.save_output()
+        self.write_status()
 
     def install_signal_handlers(self) -> None:
         # Replaces nbclient's own SIGTERM handler: we want a clean "cancelled" record, then the
@@ -403,7 +515,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifacts", type=Path, help="exported as PRIMEHUB_JOB_ARTIFACTS")
     p.add_argument("--max-artifact-files", type=int, default=artifacts_mod.DEFAULT_MAX_FILES)
     p.add_argument("--max-artifact-bytes", type=int, default=artifacts_mod.DEFAULT_MAX_BYTES)
+    p.add_argument(
+        "--input-path",
+        default=os.environ.get(INPUT_PATH_ENV) or None,
+        help="the submitted notebook, as papermill's input_path (default: --input; "
+        f"${INPUT_PATH_ENV})",
+    )
+    p.add_argument(
+        "--termination-log",
+        type=Path,
+        default=os.environ.get(TERMINATION_LOG_ENV) or None,
+        help="write the final state as JSON into this file if it exists (a Kubernetes "
+        f"container's terminationMessagePath; ${TERMINATION_LOG_ENV})",
+    )
     return p
+
+
+def _exit_text(ended: dict[str, Any]) -> str:
+    """``SystemExit: 0``, or ``SystemExit`` for ``sys.exit()``."""
+    return ": ".join(part for part in (ended.get("ename"), ended.get("evalue")) if part)
+
+
+def termination_message(status: dict[str, Any]) -> str:
+    """PURE: the container termination message the hub reads: ``{"state", "endedEarly"}`` as
+    JSON, well under the kubelet's 4096 bytes (an evalue is "" or "0"; anything longer is cut)."""
+    ended = status.get("endedEarly")
+    if ended:
+        ended = {**ended, "evalue": str(ended.get("evalue") or "")[:200]}
+    return json.dumps({"state": status.get("state"), "endedEarly": ended or None})
 
 
 def main(argv: list[str] | None = None) -> int:

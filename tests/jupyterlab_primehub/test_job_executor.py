@@ -7,8 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import nbformat
+import pytest
+from papermill.iorw import load_notebook_node
 
 from jupyterlab_primehub.jobs.processes import is_alive
 from jupyterlab_primehub.jobs.status import read_status
@@ -106,3 +110,195 @@ def test_unwritable_output_fails_the_job_with_reason(tmp_path, notebook):
     final = read_status(tmp_path / "status.json")
     assert final["state"] == "failed"
     assert "Cannot write the output notebook out.ipynb" in final["reason"]
+
+
+# -- papermill semantics: early exit, errors IPython prints, metadata ---------------------------
+def _early_exit_notebook(path, exit_line: str) -> None:
+    """Four code cells; the second ends the notebook (or fails) with ``exit_line``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell(f"import sys\nprint('stopping')\n{exit_line}"),
+        nbformat.v4.new_code_cell("print('three')"),
+        nbformat.v4.new_code_cell("print('four')"),
+    ]
+    # outputs from an interactive session: cells the job never reaches must not keep them
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="stale\n")]
+    nb.cells[3].execution_count = 7
+    nbformat.write(nb, str(path))
+
+
+def _markers(nb) -> list[int]:
+    return [
+        i
+        for i, c in enumerate(nb.cells)
+        if "papermill-error-cell-tag" in c.metadata.get("tags", [])
+    ]
+
+
+@pytest.mark.parametrize(
+    "exit_line, evalue",
+    [
+        ("sys.exit(0)", "0"),
+        ("sys.exit()", ""),
+        ("raise SystemExit()", ""),
+        ("raise SystemExit(0)", "0"),
+    ],
+)
+def test_clean_sys_exit_ends_early_and_succeeds(tmp_path, exit_line, evalue):
+    _early_exit_notebook(tmp_path / "in.ipynb", exit_line)
+    (tmp_path / "termination-log").write_text("")  # as the kubelet creates it
+    proc = _run(tmp_path, "--termination-log", str(tmp_path / "termination-log"))
+    assert proc.wait(180) == 0
+    status = read_status(tmp_path / "status.json")
+    assert status["state"] == "succeeded"
+    assert status["error"] is None and status["reason"] is None
+    ended = {"cellIndex": 1, "ename": "SystemExit", "evalue": evalue}
+    assert status["endedEarly"] == ended
+    assert status["progress"] == {"done": 2, "total": 4}
+    # read back as a papermill user does
+    out = load_notebook_node(str(tmp_path / "out.ipynb"))
+    banner, note = _markers(out)
+    assert banner == 0 and "ended early" in out.cells[0].source
+    cells = [c for i, c in enumerate(out.cells) if i not in (banner, note)]
+    assert note == 3  # right after the cell that exited (cells: banner, x = 1, exit, note, ...)
+    assert "The 2 code cell(s) below were not run" in out.cells[note].source
+    assert cells[1].outputs[0]["text"] == "stopping\n"
+    error = next(o for o in cells[1].outputs if o["output_type"] == "error")
+    assert (error["ename"], error["evalue"]) == ("SystemExit", evalue)
+    for never_run in cells[2:]:
+        assert never_run.outputs == [] and never_run.execution_count is None
+        assert never_run.metadata["papermill"]["status"] == "pending"
+    # papermill's records: the exit cell is marked as raising, the notebook too
+    assert cells[0].metadata["papermill"]["status"] == "completed"
+    assert cells[1].metadata["papermill"]["status"] == "failed"
+    assert out.metadata["papermill"]["exception"] is True
+    assert out.metadata["primehub_job"]["status"] == "succeeded"
+    assert out.metadata["primehub_job"]["endedEarly"] == ended
+    log = (tmp_path / "job.log").read_text()
+    assert "ended early at cell 1" in log and "three" not in log
+    message = json.loads((tmp_path / "termination-log").read_text())
+    assert message == {"state": "succeeded", "endedEarly": ended}
+
+
+@pytest.mark.parametrize("exit_line, evalue", [("sys.exit(1)", "1"), ("sys.exit('boom')", "boom")])
+def test_sys_exit_with_a_code_or_message_fails(tmp_path, exit_line, evalue):
+    _early_exit_notebook(tmp_path / "in.ipynb", exit_line)
+    proc = _run(tmp_path, "--termination-log", str(tmp_path / "absent"))
+    assert proc.wait(180) == 1
+    status = read_status(tmp_path / "status.json")
+    assert status["state"] == "failed" and status["endedEarly"] is None
+    assert status["error"] == {"cellIndex": 1, "ename": "SystemExit", "evalue": evalue}
+    assert status["reason"] == f"SystemExit: {evalue} (cell 1)"
+    out = load_notebook_node(str(tmp_path / "out.ipynb"))
+    assert "An Exception was encountered at" in out.cells[0].source
+    assert out.metadata["primehub_job"]["endedEarly"] is None
+    assert out.cells[-1].outputs == [] and out.cells[-1].execution_count is None
+    # the termination message goes only into a file the kubelet created
+    assert not (tmp_path / "absent").exists()
+
+
+def test_error_ipython_prints_fails_with_its_name_on_the_failing_cell(tmp_path, notebook):
+    # An unknown %magic: IPython prints "UsageError: ..." on stderr instead of raising, and
+    # answers the execution with status error.
+    notebook(tmp_path / "in.ipynb", "print('before')", "%no_such_magic now", "print('after')")
+    proc = _run(tmp_path)
+    assert proc.wait(180) == 1
+    status = read_status(tmp_path / "status.json")
+    assert status["state"] == "failed" and status["endedEarly"] is None
+    message = "Line magic function `%no_such_magic` not found."
+    assert status["error"] == {"cellIndex": 1, "ename": "UsageError", "evalue": message}
+    out = load_notebook_node(str(tmp_path / "out.ipynb"))
+    marker = next(i for i, c in enumerate(out.cells) if 'id="papermill-error-cell"' in c.source)
+    failing = out.cells[marker + 1]
+    assert failing.source == "%no_such_magic now"
+    shown = "".join(o.get("text", "") for o in failing.outputs)
+    assert f"UsageError: {message}" in shown
+    assert failing.metadata["papermill"]["status"] == "failed"
+    assert out.cells[-1].outputs == []
+
+
+def _papermill(tmp_path, source, output, *args: str) -> int:
+    papermill = Path(sys.executable).with_name("papermill")
+    return subprocess.run(
+        [str(papermill), str(source), str(output), "--no-progress-bar", *args],
+        capture_output=True,
+        timeout=240,
+    ).returncode
+
+
+@pytest.mark.parametrize(
+    "last, code",
+    [("print('done')", 0), ("import sys\nsys.exit(0)", 0), ("raise ValueError('bad')", 1)],
+    ids=["succeeds", "ends-early", "fails"],
+)
+def test_notebook_metadata_matches_a_real_papermill_run(tmp_path, last, code):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = nbformat.v4.new_code_cell("alpha = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A report"),
+        params,
+        nbformat.v4.new_code_cell("print(alpha)"),
+        nbformat.v4.new_code_cell(last),
+        nbformat.v4.new_markdown_cell("## After"),
+        nbformat.v4.new_code_cell("print('tail')"),
+    ]
+    source = tmp_path / "in.ipynb"
+    nbformat.write(nb, str(source))
+    ours_path, theirs_path = tmp_path / "out.ipynb", tmp_path / "papermill-out.ipynb"
+    proc = _run(tmp_path, "--parameters", json.dumps({"alpha": 2}), "--cwd", str(tmp_path))
+    assert proc.wait(180) == code
+    assert (
+        _papermill(tmp_path, source, theirs_path, "-p", "alpha", "2", "--cwd", str(tmp_path))
+        == code
+    )
+    ours = load_notebook_node(str(ours_path))
+    theirs = load_notebook_node(str(theirs_path))
+
+    mine, pm_meta = ours.metadata["papermill"], theirs.metadata["papermill"]
+    assert set(mine) == set(pm_meta)
+    for key in pm_meta:
+        assert type(mine[key]) is type(pm_meta[key]), key
+    for key in (
+        "parameters",
+        "default_parameters",
+        "environment_variables",
+        "exception",
+        "version",
+    ):
+        assert mine[key] == pm_meta[key], key
+    assert mine["parameters"] == {"alpha": 2}
+    assert mine["exception"] is (None if last == "print('done')" else True)
+    assert (mine["input_path"], mine["output_path"]) == (str(source), str(ours_path))
+    start, end = (datetime.fromisoformat(mine[k]) for k in ("start_time", "end_time"))
+    assert start.utcoffset() == end.utcoffset() == timedelta(0)
+    assert abs((end - start).total_seconds() - mine["duration"]) < 0.01
+    assert 0 < mine["duration"] < 180
+
+    # the same cells, each with papermill's record in the same state
+    def cells(notebook):
+        return [c for c in notebook.cells if "papermill-error-cell-tag" not in c.metadata.tags]
+
+    assert len(cells(ours)) == len(cells(theirs)) == 7  # with the injected-parameters cell
+    for a, b in zip(cells(ours), cells(theirs), strict=True):
+        assert a.source == b.source
+        assert set(a.metadata.papermill) == set(b.metadata.papermill)
+        for key in ("status", "exception"):
+            assert a.metadata.papermill[key] == b.metadata.papermill[key], (a.source, key)
+        assert (a.metadata.papermill["duration"] is None) == (
+            b.metadata.papermill["duration"] is None
+        )
+        if a.cell_type == "code":
+            assert (a.execution_count is None) == (b.execution_count is None), a.source
+            assert bool(a.outputs) == bool(b.outputs), a.source
