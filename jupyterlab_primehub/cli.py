@@ -186,9 +186,17 @@ def describe(job: dict) -> str:
     if job.get("error"):
         e = job["error"]
         lines.append(f"error:    {e['ename']}: {e['evalue']} (cell {e['cellIndex']})")
+    elif job.get("endedEarly"):
+        lines.append(f"ended:    {ended_early_text(job['endedEarly'])}")
     elif job.get("reason"):
         lines.append(f"reason:   {job['reason']}")
     return "\n".join(lines)
+
+
+def ended_early_text(ended: dict) -> str:
+    """E.g. ``early at cell 2 (SystemExit: 0); the remaining cells were not run``."""
+    what = ": ".join(str(p) for p in (ended.get("ename"), ended.get("evalue")) if p)
+    return f"early at cell {ended.get('cellIndex')} ({what}); the remaining cells were not run"
 
 
 def finished_code(job: dict) -> int:

@@ -45,6 +45,7 @@ class ExecSpec:
     parameters: dict[str, Any]
     timeout: float | None
     deadline: float | None
+    input_path: str | None = None  # the submitted notebook (papermill's input_path)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))

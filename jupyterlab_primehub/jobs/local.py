@@ -24,7 +24,16 @@ from ..errors import Conflict, InvalidRequest
 from . import artifacts
 from .backend import JobBackend
 from .layout import ExecSpec, JobFiles
-from .model import Job, JobError, JobRequest, JobStatus, isoformat, parse_time, utcnow
+from .model import (
+    EndedEarly,
+    Job,
+    JobError,
+    JobRequest,
+    JobStatus,
+    isoformat,
+    parse_time,
+    utcnow,
+)
 from .processes import is_alive, process_start_time, reap, signal_group
 from .status import read_status
 from .store import JobStore
@@ -213,6 +222,8 @@ class LocalJobRunner(JobBackend):
             "--max-artifact-bytes",
             str(self.max_artifact_bytes),
         ]
+        if spec.input_path:
+            args += ["--input-path", spec.input_path]
         self._starting.add(job.id)
         try:
             loop = asyncio.get_running_loop()
@@ -299,6 +310,9 @@ class LocalJobRunner(JobBackend):
         job.status = state
         job.error = error
         job.reason = reason
+        # The executor's status file says whether a succeeded job ended early (sys.exit(0)).
+        ended = (status or {}).get("endedEarly") if state == JobStatus.SUCCEEDED else None
+        job.ended_early = EndedEarly.from_json(ended if isinstance(ended, dict) else None)
         finished = parse_time((status or {}).get("finishedAt"))
         job.finished_at = finished or utcnow()
         if job.started_at is None and status and status.get("startedAt"):

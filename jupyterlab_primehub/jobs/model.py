@@ -77,6 +77,13 @@ class JobError:
 
 
 @dataclass
+class EndedEarly(JobError):
+    """A job that *succeeded* before its last cell: the cell (index in the submitted notebook)
+    that ran ``sys.exit()``/``sys.exit(0)`` (papermill's rule) and the SystemExit it raised
+    (``ename`` "SystemExit", ``evalue`` "" or "0"). The cells after it were not run."""
+
+
+@dataclass
 class Job:
     """One notebook job as stored and as returned by the REST API (``to_json``)."""
 
@@ -99,6 +106,7 @@ class Job:
     progress_total: int = 0
     error: JobError | None = None
     reason: str | None = None  # human-readable why a job failed or was cancelled
+    ended_early: EndedEarly | None = None  # succeeded, but a cell ended the notebook early
     pid: int | None = None
     pid_start: int | None = None  # process start time (clock ticks) to tell PID reuse apart
     cancel_requested: bool = False
@@ -121,6 +129,7 @@ class Job:
             "outputPath": self.output_path,
             "error": self.error.to_json() if self.error else None,
             "reason": self.reason,
+            "endedEarly": self.ended_early.to_json() if self.ended_early else None,
             "backend": self.backend,
             "instanceType": self.instance_type,
             "image": self.image,

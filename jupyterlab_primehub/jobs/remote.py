@@ -28,7 +28,16 @@ from ..context import ServerContext
 from ..errors import Conflict, InvalidRequest
 from .backend import JobBackend
 from .layout import ExecSpec, JobFiles
-from .model import Job, JobError, JobRequest, JobStatus, isoformat, parse_time, utcnow
+from .model import (
+    EndedEarly,
+    Job,
+    JobError,
+    JobRequest,
+    JobStatus,
+    isoformat,
+    parse_time,
+    utcnow,
+)
 from .paths import GROUP_VOLUME_MESSAGE, resolve_notebook
 from .status import read_status
 from .store import JobStore
@@ -388,6 +397,11 @@ class KubernetesJobBackend(JobBackend):
         state = remote.get("status")
         if state in _FINAL:
             job.error = JobError.from_json(status.get("error")) if state == "failed" else None
+            # Whether it ended early: the executor's status file, else the hub's record (from
+            # the pod's termination message).
+            ended = status.get("endedEarly") or remote.get("endedEarly")
+            ok = state == "succeeded" and isinstance(ended, dict)
+            job.ended_early = EndedEarly.from_json(ended) if ok else None
             await asyncio.to_thread(_copy_artifacts, volume_files / "artifacts", files.artifacts)
             job.finished_at = parse_time(remote.get("finishedAt")) or utcnow()
             job.status = JobStatus(state)

@@ -148,6 +148,7 @@ class JobService:
             parameters=job.parameters,
             timeout=job.cell_timeout,
             deadline=job.deadline,
+            input_path=str(notebook.real_path),
         )
         files = JobFiles(backend.job_dir(job_id))
         await loop.run_in_executor(None, _prepare_job_dir, files, nb, spec)

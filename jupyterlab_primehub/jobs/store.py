@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .model import Job, JobError, JobStatus, isoformat, parse_time
+from .model import EndedEarly, Job, JobError, JobStatus, isoformat, parse_time
 
 # Each entry migrates from version i to i+1. Append only; never edit a released step.
 MIGRATIONS: list[str] = [
@@ -43,6 +43,8 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX jobs_status ON jobs (status);
     """,
+    # 2: where a job that succeeded ended early (JSON of EndedEarly), else NULL
+    "ALTER TABLE jobs ADD COLUMN ended_early TEXT",
 ]
 
 _COLUMNS = [
@@ -65,6 +67,7 @@ _COLUMNS = [
     "progress_total",
     "error",
     "reason",
+    "ended_early",
     "pid",
     "pid_start",
     "cancel_requested",
@@ -96,6 +99,7 @@ def _to_row(job: Job) -> dict[str, Any]:
         "progress_total": job.progress_total,
         "error": json.dumps(job.error.to_json()) if job.error else None,
         "reason": job.reason,
+        "ended_early": json.dumps(job.ended_early.to_json()) if job.ended_early else None,
         "pid": job.pid,
         "pid_start": job.pid_start,
         "cancel_requested": int(job.cancel_requested),
@@ -123,6 +127,9 @@ def _from_row(row: sqlite3.Row) -> Job:
         progress_total=row["progress_total"],
         error=JobError.from_json(json.loads(row["error"]) if row["error"] else None),
         reason=row["reason"],
+        ended_early=EndedEarly.from_json(
+            json.loads(row["ended_early"]) if row["ended_early"] else None
+        ),
         pid=row["pid"],
         pid_start=row["pid_start"],
         cancel_requested=bool(row["cancel_requested"]),

@@ -44,6 +44,13 @@ def server(tmp_path_factory):
     runtime.mkdir()
     _write(root / "work" / "params.ipynb", "print('alpha is', alpha)", parameters="alpha = 1")
     _write(root / "work" / "broken.ipynb", "print('about to fail')", "1/0")
+    _write(
+        root / "work" / "early.ipynb",
+        "print('one')",
+        "import sys\nsys.exit()",
+        "print('three')",
+        "print('four')",
+    )
     env = dict(os.environ)
     env.update(
         JUPYTER_RUNTIME_DIR=str(runtime),
@@ -131,6 +138,19 @@ def test_failing_notebook_exits_non_zero(server):
     job_id = result.stdout.split()[2]
     follow = run_cli(server, "logs", job_id, "-f")
     assert follow.returncode == 1 and "about to fail" in follow.stdout
+
+
+def test_early_exit_succeeds_and_status_says_it_ended_early(server):
+    result = run_cli(server, "submit", "early.ipynb", "--wait")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "2/4 cells  succeeded" in result.stderr
+    ended = "ended:    early at cell 1 (SystemExit); the remaining cells were not run"
+    assert "status:   succeeded" in result.stdout and ended in result.stdout
+    job_id = result.stdout.split()[2]
+    status = run_cli(server, "status", job_id)
+    assert status.returncode == 0 and ended in status.stdout
+    as_json = json.loads(run_cli(server, "status", job_id, "--json").stdout)
+    assert as_json["endedEarly"] == {"cellIndex": 1, "ename": "SystemExit", "evalue": ""}
 
 
 def test_cli_errors_are_messages_not_tracebacks(server):

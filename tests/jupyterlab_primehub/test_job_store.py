@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from jupyterlab_primehub.jobs.model import Job, JobError, JobStatus
+from jupyterlab_primehub.jobs.model import EndedEarly, Job, JobError, JobStatus
 from jupyterlab_primehub.jobs.store import MIGRATIONS, JobStore, SchemaTooNew
 
 
@@ -56,3 +56,28 @@ def test_listing_filters_and_paginates_newest_first(tmp_path):
     assert total == 3 and [j.name for j in page] == ["job1"]
     fifo = store.with_status(JobStatus.PENDING)
     assert [j.name for j in fifo] == ["job0", "job2", "job4", "job6"]
+
+
+def test_ended_early_round_trips_and_old_databases_gain_the_column(tmp_path):
+    # a database written before ended_early existed (schema version 1)
+    db = sqlite3.connect(tmp_path / "jobs.sqlite")
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version (version) VALUES (1)")
+    db.executescript(MIGRATIONS[0])
+    db.execute(
+        "INSERT INTO jobs (id, name, path, output_path, backend, kernel, status, parameters, "
+        "created_at) VALUES ('00000000000a', 'old', 'a.ipynb', 'o.ipynb', 'local', 'python3', "
+        "'succeeded', '{}', '2026-01-01T00:00:00.000Z')"
+    )
+    db.commit()
+    db.close()
+    store = JobStore(tmp_path / "jobs.sqlite")
+    assert store.schema_version == len(MIGRATIONS)
+    old = store.get("00000000000a")
+    assert old.ended_early is None and old.to_json()["endedEarly"] is None
+    job = _job(2, JobStatus.SUCCEEDED)
+    job.ended_early = EndedEarly(1, "SystemExit", "0")
+    store.add(job)
+    again = store.get(job.id)
+    assert again == job
+    assert again.to_json()["endedEarly"] == {"cellIndex": 1, "ename": "SystemExit", "evalue": "0"}

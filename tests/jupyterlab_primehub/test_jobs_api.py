@@ -111,7 +111,58 @@ async def test_failing_notebook_records_cell_and_error(api, jp_root_dir, noteboo
     # Papermill's per-cell records: what ran, what failed, what never started.
     assert out.cells[marker - 1].metadata["papermill"]["status"] == "completed"
     assert out.cells[marker + 1].metadata["papermill"]["status"] == "failed"
-    assert "papermill" not in out.cells[-1].metadata
+    assert out.cells[-1].metadata["papermill"]["status"] == "pending"
+    assert out.metadata["papermill"]["exception"] is True
+    assert done["endedEarly"] is None
+
+
+async def test_sys_exit_0_ends_the_job_early_and_it_succeeds(api, jp_root_dir, notebook):
+    # papermill's rule: sys.exit(0) stops the notebook and the run succeeds
+    notebook(
+        jp_root_dir / "early.ipynb",
+        "x = 1",
+        "import sys\nif x:\n    print('nothing to do')\n    sys.exit(0)",
+        "print('three')",
+        "print('four')",
+    )
+    job = await api.submit(path="early.ipynb")
+    done = await api.wait(job["id"])
+    assert done["status"] == "succeeded", done
+    assert done["endedEarly"] == {"cellIndex": 1, "ename": "SystemExit", "evalue": "0"}
+    assert done["error"] is None and done["reason"] is None
+    assert done["progress"] == {"done": 2, "total": 4}
+    # the listing carries it too
+    code, page = await api.call("GET", "jobs")
+    assert code == 200
+    listed = next(j for j in page["jobs"] if j["id"] == job["id"])
+    assert listed["endedEarly"] == done["endedEarly"]
+
+    out = nbformat.read(jp_root_dir / done["outputPath"], as_version=4)
+    assert "This job ended early at" in out.cells[0].source
+    note = next(i for i, c in enumerate(out.cells) if 'id="primehub-ended-early"' in c.source)
+    exited = out.cells[note - 1]
+    assert exited.source.endswith("sys.exit(0)")
+    assert [o["text"] for o in exited.outputs if o["output_type"] == "stream"][0] == (
+        "nothing to do\n"
+    )
+    for cell in out.cells[note + 1 :]:
+        assert cell.outputs == [] and cell.execution_count is None
+        assert cell.metadata["papermill"]["status"] == "pending"
+    assert out.metadata["primehub_job"]["endedEarly"] == done["endedEarly"]
+    assert out.metadata["papermill"]["exception"] is True  # as papermill writes it
+    code, log = await api.call("GET", "jobs", job["id"], "log")
+    assert "ended early at cell 1" in log and "three" not in log
+
+
+async def test_sys_exit_1_fails_the_job_with_systemexit(api, jp_root_dir, notebook):
+    notebook(jp_root_dir / "exit1.ipynb", "x = 1", "import sys\nsys.exit(1)", "print('three')")
+    job = await api.submit(path="exit1.ipynb")
+    done = await api.wait(job["id"])
+    assert done["status"] == "failed"
+    assert done["error"] == {"cellIndex": 1, "ename": "SystemExit", "evalue": "1"}
+    assert done["endedEarly"] is None
+    out = nbformat.read(jp_root_dir / done["outputPath"], as_version=4)
+    assert "An Exception was encountered at" in out.cells[0].source
 
 
 async def test_cell_timeout_and_job_deadline_fail_with_the_reason(api, jp_root_dir, notebook):

@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import pytest
 
 from jupyterlab_primehub.context import ServerContext
 from jupyterlab_primehub.errors import InvalidRequest
-from jupyterlab_primehub.jobs.model import JobRequest
+from jupyterlab_primehub.jobs.model import Job, JobRequest, JobStatus
 from jupyterlab_primehub.jobs.paths import GROUP_VOLUME_MESSAGE
 from jupyterlab_primehub.jobs.remote import KubernetesJobBackend
 from jupyterlab_primehub.jobs.store import JobStore
@@ -72,3 +75,45 @@ def test_validate_uses_the_hubs_choices_once_known(backend):
         "instanceTypes": [{"name": "cpu-1"}, {"name": "gpu-1"}],
         "images": [{"name": "base"}],
     }
+
+
+def _mirror_finished(backend, tmp_path, status_file: dict | None, remote_extra: dict) -> Job:
+    job = Job(
+        id="0123456789ab",
+        name="nb",
+        path="team/sub/nb.ipynb",
+        output_path="team/sub/out.ipynb",
+        backend="kubernetes",
+        kernel="python3",
+        status=JobStatus.RUNNING,
+    )
+    backend.store.add(job)
+    backend._write_marker(job.id, {"group": "team", "hub": job.id})
+    folder = tmp_path / "project" / "team" / ".primehub-jobs" / job.id
+    folder.mkdir(parents=True)
+    if status_file is not None:
+        (folder / "status.json").write_text(json.dumps(status_file))
+
+    async def no_log(job_id, path):
+        return None
+
+    backend._pull_log = no_log
+    remote = {"status": "succeeded", "finishedAt": "2026-01-02T00:00:00.000Z", **remote_extra}
+    asyncio.run(backend._mirror(job, remote))
+    return backend.store.get(job.id)
+
+
+def test_mirror_takes_ended_early_from_the_status_file(backend, tmp_path):
+    ended = {"cellIndex": 1, "ename": "SystemExit", "evalue": "0"}
+    status = {"state": "succeeded", "progress": {"done": 2, "total": 4}, "endedEarly": ended}
+    job = _mirror_finished(backend, tmp_path, status, {})
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.to_json()["endedEarly"] == ended
+    assert (job.progress_done, job.progress_total) == (2, 4)
+
+
+def test_mirror_falls_back_to_the_hubs_record(backend, tmp_path):
+    # the status file is not readable here, but the hub read the pod's termination message
+    ended = {"cellIndex": 3, "ename": "SystemExit", "evalue": ""}
+    job = _mirror_finished(backend, tmp_path, None, {"endedEarly": ended})
+    assert job.to_json()["endedEarly"] == ended
