@@ -21,6 +21,10 @@ JOB_COMPONENT = "primehub-job"
 JOB_LABEL = "primehub.io/job"
 JOBS_FOLDER = ".primehub-jobs"
 DEFAULT_EXECUTOR = ("python", "-m", "jupyterlab_primehub.jobs.execute")
+# The executor writes its final state ({"state", "endedEarly"} as JSON) into the container's
+# termination message, which the service reads from the pod's status when the Job ends. Passed
+# through the environment, which executors that predate it ignore.
+TERMINATION_LOG = "/dev/termination-log"
 
 
 def job_object_name(job_id: str) -> str:
@@ -98,8 +102,12 @@ def job_manifest(
     deadline_seconds: int,
     namespace: str | None = None,
     extra_env: dict[str, str] | None = None,
+    input_path: str | None = None,
 ) -> dict[str, Any]:
-    """The batch/v1 Job running ``command`` in a pod built from ``plan`` (never retried)."""
+    """The batch/v1 Job running ``command`` in a pod built from ``plan`` (never retried).
+
+    ``input_path`` is the submitted notebook (papermill's ``input_path`` in the output notebook
+    when the executor runs a snapshot of it)."""
     name = job_object_name(job_id)
     pod = pod_manifest(plan, name, command, namespace=None, extra_env=extra_env)
     labels = {**pod["metadata"]["labels"], "component": JOB_COMPONENT, JOB_LABEL: job_id}
@@ -110,6 +118,11 @@ def job_manifest(
     container.pop("lifecycle", None)  # home symlinks: a job pod has no home volume
     container["workingDir"] = workdir
     container["env"].append({"name": "PRIMEHUB_JOB_ID", "value": job_id})
+    container["env"].append({"name": "PRIMEHUB_JOB_TERMINATION_LOG", "value": TERMINATION_LOG})
+    if input_path:
+        container["env"].append({"name": "PRIMEHUB_JOB_INPUT_PATH", "value": input_path})
+    container["terminationMessagePath"] = TERMINATION_LOG
+    container["terminationMessagePolicy"] = "File"
     metadata: dict[str, Any] = {"name": name, "labels": dict(labels)}
     if namespace:
         metadata["namespace"] = namespace

@@ -90,6 +90,8 @@ class HubJob:
     state: State = State.PENDING
     reason: str | None = None
     exit_code: int | None = None
+    # succeeded, but a cell ended the notebook early (sys.exit(0)): {cellIndex, ename, evalue}
+    ended_early: dict[str, Any] | None = None
     schedule_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -125,6 +127,7 @@ class HubJob:
             "status": self.state.value,
             "reason": self.reason,
             "exitCode": self.exit_code,
+            "endedEarly": self.ended_early,
             "scheduleId": self.schedule_id,
             "createdAt": iso(self.created_at),
             "startedAt": iso(self.started_at),

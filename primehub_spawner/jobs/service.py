@@ -10,6 +10,7 @@ within the quotas, fires due schedules and removes finished Jobs after their TTL
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -380,6 +381,7 @@ class JobsService:
                 state, reason, code = outcome
                 await self._save_log(job)
                 job.exit_code = code
+                job.ended_early = ended_early(pod) if state == State.SUCCEEDED else None
                 self._finish(job, state, reason)
             elif pod is not None:
                 phase = (pod.get("status") or {}).get("phase")
@@ -501,6 +503,7 @@ class JobsService:
             deadline_seconds=job.deadline,
             namespace=self.settings.namespace,
             extra_env=dict(self.settings.extra_env),
+            input_path=paths.absolute(paths.notebook),
         )
         return plan, manifest
 
@@ -729,6 +732,31 @@ def job_outcome(
         return State.FAILED, f"The job's pod was killed ({term_reason or 'exit code 137'}).", code
     detail = f"exit code {code}" if code is not None else failed.get("message") or "no pod"
     return State.FAILED, f"The job's pod failed ({detail}).", code
+
+
+def ended_early(pod: dict | None) -> dict[str, Any] | None:
+    """PURE: where a succeeded job's notebook ended early (``sys.exit(0)``, papermill's rule),
+    from the executor's termination message (``{"state", "endedEarly"}``): ``{"cellIndex",
+    "ename", "evalue"}``, or None (ran to the end, or no message: an older executor or a runtime
+    without termination messages)."""
+    for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        message = ((cs.get("state") or {}).get("terminated") or {}).get("message")
+        if not message:
+            continue
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return None
+        ended = data.get("endedEarly") if isinstance(data, dict) else None
+        if not isinstance(ended, dict) or data.get("state") != "succeeded":
+            return None
+        index = ended.get("cellIndex")
+        return {
+            "cellIndex": index if isinstance(index, int) and not isinstance(index, bool) else None,
+            "ename": str(ended.get("ename") or "SystemExit")[:100],
+            "evalue": str(ended.get("evalue") or "")[:200],
+        }
+    return None
 
 
 def _exit(pod: dict | None) -> tuple[int | None, str | None]:

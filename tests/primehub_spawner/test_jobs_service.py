@@ -7,6 +7,7 @@ thing); the store is the real SQLite file, so restarts are real too.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -18,6 +19,7 @@ from primehub_spawner.jobs.service import (
     Caller,
     JobsService,
     Settings,
+    ended_early,
     job_outcome,
     pending_reason,
 )
@@ -45,7 +47,7 @@ class RecordingKube:
         }
 
     def job_pods(self, name: str) -> list:
-        return []
+        return self.pods.get(name, [])
 
     async def ensure_pvcs(self, pvcs) -> None: ...
 
@@ -242,6 +244,59 @@ def test_job_outcomes_from_the_kubernetes_job_and_pod():
         "Deadline exceeded: the job ran longer than 60 seconds"
     )
     assert "OOMKilled" in job_outcome(failed, pod(137, "OOMKilled"), 60)[1]
+
+
+def _terminated_pod(code: int, message: str | None) -> dict:
+    terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error"}
+    if message is not None:
+        terminated["message"] = message
+    return {
+        "metadata": {"name": "p"},
+        "status": {"containerStatuses": [{"state": {"terminated": terminated}}]},
+    }
+
+
+def test_ended_early_comes_from_the_executors_termination_message():
+    ended = {"cellIndex": 1, "ename": "SystemExit", "evalue": "0"}
+    message = json.dumps({"state": "succeeded", "endedEarly": ended})
+    assert ended_early(_terminated_pod(0, message)) == ended
+    ran_to_the_end = json.dumps({"state": "succeeded", "endedEarly": None})
+    assert ended_early(_terminated_pod(0, ran_to_the_end)) is None
+    # no message (an older executor, a runtime without termination messages), garbage, or a
+    # message that does not say succeeded: nothing is claimed
+    assert ended_early(_terminated_pod(0, None)) is None
+    assert ended_early(_terminated_pod(0, "not json")) is None
+    assert ended_early(_terminated_pod(0, "[1]")) is None
+    failed = json.dumps({"state": "failed", "endedEarly": ended})
+    assert ended_early(_terminated_pod(1, failed)) is None
+    assert ended_early(None) is None
+    odd = json.dumps({"state": "succeeded", "endedEarly": {"cellIndex": "2", "evalue": None}})
+    assert ended_early(_terminated_pod(0, odd)) == {
+        "cellIndex": None,
+        "ename": "SystemExit",
+        "evalue": "",
+    }
+
+
+def test_a_job_that_ended_early_is_succeeded_with_where_it_ended(env):
+    make, clock, kube = env
+    service = make()
+    service.logs_dir.mkdir(parents=True, exist_ok=True)  # what start() does
+    job = run(service.submit(ALICE, {"path": "a.ipynb"}))
+    run(service.tick())
+    name = f"primehub-job-{job.id}"
+    ended = {"cellIndex": 1, "ename": "SystemExit", "evalue": ""}
+    message = json.dumps({"state": "succeeded", "endedEarly": ended})
+    kube.pods[name] = [_terminated_pod(0, message)]
+    kube.statuses[name] = {"succeeded": 1}
+    run(service.tick())
+    done = run(service.get(ALICE, job.id))
+    assert (done.state.value, done.exit_code, done.reason) == ("succeeded", 0, None)
+    assert done.ended_early == ended
+    assert done.to_json()["endedEarly"] == ended
+    # stored: a restarted service still says so
+    again = run(make().get(ALICE, job.id))
+    assert again.to_json()["endedEarly"] == ended
 
 
 def test_pending_reason_quotes_the_scheduler():
