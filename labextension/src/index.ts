@@ -32,7 +32,7 @@ import { DisposableDelegate } from '@lumino/disposable';
 import { Menu } from '@lumino/widgets';
 
 import { PrimeHubClient } from './api';
-import { describeError, IJob, IJobRequest } from './core/jobs';
+import { describeEndedEarly, describeError, IJob, IJobRequest } from './core/jobs';
 import { ICellLike } from './core/parameters';
 import { JobsModel } from './jobsModel';
 import { IJobActions, JobsPanel } from './jobsPanel';
@@ -294,10 +294,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
         : [];
       const log = { label: trans.__('View log'), callback: () => viewLog(job) };
       if (job.status === 'succeeded') {
-        Notification.success(trans.__('Job "%1" succeeded.', job.name), {
-          autoClose: 10000,
-          actions: open
-        });
+        const early = describeEndedEarly(job);
+        Notification.success(
+          early
+            ? trans.__('Job "%1" succeeded. %2', job.name, early)
+            : trans.__('Job "%1" succeeded.', job.name),
+          { autoClose: 10000, actions: open }
+        );
       } else if (job.status === 'failed') {
         const why = describeError(job);
         Notification.error(

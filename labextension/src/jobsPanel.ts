@@ -7,7 +7,15 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { formatProgress, jobDuration, progressFraction } from './core/format';
-import { describeError, filterJobs, IJob, isActive, JOB_STATUSES, JobStatus } from './core/jobs';
+import {
+  describeEndedEarly,
+  filterJobs,
+  IJob,
+  isActive,
+  JOB_STATUSES,
+  jobNote,
+  JobStatus
+} from './core/jobs';
 import { JobsModel } from './jobsModel';
 
 /** What the buttons of a job row do (implemented by the plugin). */
@@ -203,6 +211,13 @@ export class JobsPanel extends Widget {
     badge.className = 'jp-PrimeHub-badge';
     badge.textContent = trans.__(job.status);
     top.appendChild(badge);
+    if (describeEndedEarly(job)) {
+      item.classList.add('jp-PrimeHub-endedEarly');
+      const early = document.createElement('span');
+      early.className = 'jp-PrimeHub-badge jp-PrimeHub-earlyBadge';
+      early.textContent = trans.__('ended early');
+      top.appendChild(early);
+    }
     const name = document.createElement('span');
     name.className = 'jp-PrimeHub-jobName';
     name.textContent = job.name;
@@ -260,13 +275,13 @@ export class JobsPanel extends Widget {
       item.appendChild(paramLine);
     }
 
-    const problem = job.status === 'failed' || job.status === 'cancelled' ? describeError(job) : '';
-    if (problem) {
-      const error = document.createElement('div');
-      error.className = 'jp-PrimeHub-jobError';
-      error.textContent = problem;
-      error.title = problem;
-      item.appendChild(error);
+    const note = jobNote(job);
+    if (note) {
+      const line = document.createElement('div');
+      line.className = note.kind === 'error' ? 'jp-PrimeHub-jobError' : 'jp-PrimeHub-jobNote';
+      line.textContent = note.text;
+      line.title = note.text;
+      item.appendChild(line);
     }
 
     const actions = document.createElement('div');

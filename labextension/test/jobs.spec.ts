@@ -1,6 +1,7 @@
 import {
   checkJobName,
   defaultJobName,
+  describeEndedEarly,
   describeError,
   filterJobs,
   groupName,
@@ -10,6 +11,7 @@ import {
   imageLabel,
   instanceTypeLabel,
   isActive,
+  jobNote,
   reconcileWatched
 } from '../src/core/jobs';
 
@@ -49,6 +51,47 @@ describe('job helpers', () => {
     expect(
       describeError({ error: { cellIndex: null, ename: 'Timeout', evalue: '' } })
     ).toBe('Timeout');
+  });
+
+  it('says where a job that succeeded through sys.exit(0) ended', () => {
+    const early = {
+      ...job('e', 'succeeded', '2026-01-01T00:00:00Z'),
+      progress: { done: 2, total: 4 },
+      endedEarly: { cellIndex: 1, ename: 'SystemExit', evalue: '0' }
+    };
+    expect(describeEndedEarly(early)).toBe(
+      'Ended early at cell 2 (SystemExit: 0); the remaining cells were not run.'
+    );
+    // sys.exit() has no code
+    expect(
+      describeEndedEarly({
+        status: 'succeeded',
+        endedEarly: { cellIndex: 0, ename: 'SystemExit', evalue: '' }
+      })
+    ).toBe('Ended early at cell 1 (SystemExit); the remaining cells were not run.');
+    expect(jobNote(early)).toEqual({
+      kind: 'info',
+      text: 'Ended early at cell 2 (SystemExit: 0); the remaining cells were not run.'
+    });
+  });
+
+  it('shows no early-end note for jobs that ran to the end or failed', () => {
+    // (as older servers send it: no endedEarly field at all)
+    const plain = job('p', 'succeeded', '2026-01-01T00:00:00Z');
+    expect(describeEndedEarly(plain)).toBe('');
+    expect(jobNote(plain)).toBeNull();
+    expect(jobNote({ ...plain, endedEarly: null })).toBeNull();
+    const failed = {
+      ...job('f', 'failed', '2026-01-01T00:00:00Z'),
+      error: { cellIndex: 1, ename: 'SystemExit', evalue: '1' },
+      endedEarly: null
+    };
+    expect(jobNote(failed)).toEqual({ kind: 'error', text: 'Cell 2: SystemExit: 1' });
+    expect(jobNote({ ...plain, status: 'cancelled', reason: 'Cancelled by user' })).toEqual({
+      kind: 'error',
+      text: 'Cancelled by user'
+    });
+    expect(jobNote({ ...plain, status: 'running' })).toBeNull();
   });
 
   it('filters by status, newest first', () => {

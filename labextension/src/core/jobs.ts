@@ -22,6 +22,12 @@ export interface IJobError {
   evalue: string;
 }
 
+/**
+ * A job that succeeded before its last cell: the cell that ran `sys.exit()` / `sys.exit(0)`
+ * (papermill's rule) and its SystemExit (`evalue` "" or "0"). The cells after it did not run.
+ */
+export type IEndedEarly = IJobError;
+
 /** One job as `GET /primehub/api/jobs/{id}` returns it. */
 export interface IJob {
   id: string;
@@ -39,6 +45,8 @@ export interface IJob {
   outputPath: string | null;
   error: IJobError | null;
   reason?: string | null;
+  /** Set when the job succeeded but a cell ended the notebook early (absent: older servers). */
+  endedEarly?: IEndedEarly | null;
   backend: string;
   instanceType?: string | null;
   image?: string | null;
@@ -148,6 +156,40 @@ export function describeError(job: Pick<IJob, 'error' | 'reason'>): string {
     return what || job.reason || '';
   }
   return `Cell ${error.cellIndex + 1}: ${what}`;
+}
+
+/**
+ * "Ended early at cell 3 (SystemExit: 0); the remaining cells were not run." — for a job that
+ * succeeded through `sys.exit(0)`; "" otherwise. Cells are numbered from 1 for people.
+ */
+export function describeEndedEarly(job: Pick<IJob, 'status' | 'endedEarly'>): string {
+  const ended = job.endedEarly;
+  if (job.status !== 'succeeded' || !ended) {
+    return '';
+  }
+  const what = [ended.ename || 'SystemExit', ended.evalue].filter(Boolean).join(': ');
+  const where =
+    ended.cellIndex === null || ended.cellIndex === undefined
+      ? 'Ended early'
+      : `Ended early at cell ${ended.cellIndex + 1}`;
+  return `${where} (${what}); the remaining cells were not run.`;
+}
+
+/** The line under a job in the panel: why it failed or was cancelled, or that it ended early. */
+export interface IJobNote {
+  kind: 'error' | 'info';
+  text: string;
+}
+
+export function jobNote(
+  job: Pick<IJob, 'status' | 'error' | 'reason' | 'endedEarly'>
+): IJobNote | null {
+  if (job.status === 'failed' || job.status === 'cancelled') {
+    const text = describeError(job);
+    return text ? { kind: 'error', text } : null;
+  }
+  const early = describeEndedEarly(job);
+  return early ? { kind: 'info', text: early } : null;
 }
 
 /** Jobs matching a status filter ('' = all), newest first. */
