@@ -128,7 +128,7 @@ def wait_job(hub, token: str, job_id: str, timeout: float = 300) -> dict:
 
 
 @pytest.fixture(scope="module")
-def alice_server(hub, pods):
+def alice_server(hub):
     hub.create_user("alice")
     if not hub.user("alice").get("servers", {}).get(""):
         form_spawn(hub, "alice", "small")
