@@ -160,6 +160,20 @@ class HubProcess:
             allow_redirects=False,
         )
 
+    def progress_events(self, name: str, token: str, timeout: float = 150) -> list[dict[str, Any]]:
+        """The spawn's progress stream as the spawn page reads it, until it ends."""
+        with self.session.get(
+            self.api_url + f"/users/{name}/server/progress",
+            headers={"Authorization": f"token {token}"},
+            stream=True,
+            timeout=timeout,
+        ) as stream:
+            return [
+                json.loads(line[len("data:") :])
+                for line in stream.iter_lines(decode_unicode=True)
+                if line and line.startswith("data:")
+            ]
+
     def run_code(
         self, name: str, token: str, code: str, server_name: str = "", timeout: float = 120
     ) -> KernelRun:

@@ -63,21 +63,6 @@ def login(hub, user: str) -> requests.Session:
     return s
 
 
-def progress_events(hub, user: str, token: str) -> list[dict]:
-    """The spawn's progress stream as the spawn page reads it, until it ends."""
-    with hub.session.get(
-        hub.api_url + f"/users/{user}/server/progress",
-        headers={"Authorization": f"token {token}"},
-        stream=True,
-        timeout=150,
-    ) as stream:
-        return [
-            json.loads(line[len("data:") :])
-            for line in stream.iter_lines(decode_unicode=True)
-            if line and line.startswith("data:")
-        ]
-
-
 def notebook_container(pod: dict) -> dict:
     return next(c for c in pod["spec"]["containers"] if c["name"] == "notebook")
 
@@ -139,7 +124,7 @@ def test_missing_image_fails_fast_naming_the_image(hub, pods, stop_all, k8s_clus
         message = resp.json()["message"]
     else:
         # the stream ends with the failure, long before the start timeout (300 s)
-        events = progress_events(hub, "dave", token)
+        events = hub.progress_events("dave", token)
         assert events[-1].get("failed"), events
         message = events[-1]["message"]
     assert "localhost/primehub-no-such-image:1.0" in message

@@ -26,21 +26,6 @@ print(json.dumps({
 """
 
 
-def progress_events(hub, user: str, token: str) -> list[dict]:
-    """The spawn's progress stream as the spawn page reads it, until it ends."""
-    with hub.session.get(
-        hub.api_url + f"/users/{user}/server/progress",
-        headers={"Authorization": f"token {token}"},
-        stream=True,
-        timeout=150,
-    ) as stream:
-        return [
-            json.loads(line[len("data:") :])
-            for line in stream.iter_lines(decode_unicode=True)
-            if line and line.startswith("data:")
-        ]
-
-
 def form_spawn(hub, user: str, instance_type: str, kernel_gateway: bool = False) -> None:
     s = login(hub, user)
     form = s.get(hub.url + "/hub/spawn", timeout=30)
@@ -238,7 +223,7 @@ def test_catalog_edit_applies_without_restart_and_broken_edit_is_503(
         if resp.status_code == 503:
             message = resp.json()["message"]
         else:  # the chart's slow_spawn_timeout 0: the spawn page's progress says it
-            message = progress_events(hub, "carol", token)[-1]["message"]
+            message = hub.progress_events("carol", token)[-1]["message"]
         assert "the catalog has an error" in message
         assert hub.api("GET", "/").status_code == 200  # the hub keeps serving
         assert not pods("carol")
