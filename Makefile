@@ -102,7 +102,7 @@ images: setup
 	$(PY) -m localk8s images
 
 test-containers: k8s images
-	$(call say,The wheel and real containers: a hub spawning into the containerd node, and the hub deployed inside it (deploy/))
+	$(call say,The wheel and real containers: a hub spawning into the containerd node; the hub deployed inside it (deploy/))
 	$(PYTEST) tests/packaging tests/containers tests/incluster
 
 test: lint test-ts test-server test-cluster test-browser test-containers
