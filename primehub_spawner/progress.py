@@ -83,8 +83,7 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
         message = event.get("message") or ""
         if event.get("reason") == "FailedScheduling" and _UNSCHEDULABLE.search(message):
             return f"The server cannot be scheduled: {message}"
-        if event.get("reason") in ("Failed", "BackOff") and any(
-            f in message for f in IMAGE_FAILURES
-        ):
-            return f"Cannot pull image: {pulls[-1] if pulls else message}"
+        code = next((f for f in IMAGE_FAILURES if f in message), None)
+        if event.get("reason") in ("Failed", "BackOff") and code:
+            return f"Cannot pull image ({code}): {pulls[-1] if pulls else message}"
     return None

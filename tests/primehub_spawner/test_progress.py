@@ -83,7 +83,7 @@ def test_failed_pull_names_the_image_from_the_kubelets_first_event():
         event("Failed", pull),
         event("Failed", "Error: ErrImagePull"),
     ]
-    assert fatal_reason(events, None) == f"Cannot pull image: {pull}"
+    assert fatal_reason(events, None) == f"Cannot pull image (ErrImagePull): {pull}"
     # the pull message alone is not (yet) a verdict: the kubelet may retry
     assert fatal_reason(events[:2], None) is None
 
