@@ -61,7 +61,7 @@ $(STAMP)/npm: $(wildcard package.json) $(STAMP)/apt
 setup: $(STAMP)/venv $(STAMP)/npm
 
 k8s: setup
-	$(call say,Building (first time, ~5 minutes) or reusing the cached local Kubernetes control plane)
+	$(call say,Building (first time, about 12 minutes) or reusing the cached local Kubernetes build)
 	$(PY) -m localk8s build
 
 k8s-up: k8s
@@ -90,7 +90,7 @@ test-server: setup
 	$(PYTEST) -p pytest_jupyter.jupyter_server tests/jupyterlab_primehub
 
 test-cluster: k8s
-	$(call say,Unit, cluster, hub end-to-end and fault tests on the local Kubernetes cluster)
+	$(call say,Unit tests and the cluster / hub end-to-end / fault tests on the local Kubernetes cluster)
 	$(PYTEST) tests/primehub_spawner tests/localk8s tests/e2e tests/fault
 
 test-browser: k8s
