@@ -70,10 +70,20 @@ def test_a_pod_reaches_a_service_by_its_environment_variables(
     cluster_ip = k8s_cluster.get("service", "web", "-n", ns)["spec"]["clusterIP"]
     # a pod created after the Service gets WEB_SERVICE_HOST/PORT and reaches the other pod
     # through the ClusterIP (kube-proxy's iptables rules, across the bridge)
+    # kube-proxy programs the Service's rules a moment after the endpoints appear (until then
+    # its REJECT rule refuses connections), so the client retries refusals as real clients do
     client = (
-        "import os, urllib.request\n"
+        "import os, time, urllib.error, urllib.request\n"
         "host, port = os.environ['WEB_SERVICE_HOST'], os.environ['WEB_SERVICE_PORT']\n"
-        "print(host, port, urllib.request.urlopen(f'http://{host}:{port}/', timeout=20).status)\n"
+        "for attempt in range(60):\n"
+        "    try:\n"
+        "        status = urllib.request.urlopen(f'http://{host}:{port}/', timeout=20).status\n"
+        "        break\n"
+        "    except urllib.error.URLError as e:\n"
+        "        if not isinstance(e.reason, ConnectionRefusedError) or attempt == 59:\n"
+        "            raise\n"
+        "        time.sleep(0.5)\n"
+        "print(host, port, status)\n"
     )
     k8s_cluster.apply(
         {
