@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from primehub_spawner.groups_api import GroupsAPIHandler
+from primehub_spawner.pods import pod_setting_values
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
 
@@ -175,6 +176,20 @@ else:
     jobs_port = 8090
 # in a cluster: listen on all addresses, reached through the hub's Service (PRIMEHUB_JOBS_HOST)
 jobs_host = bridge_ip if local else env("PRIMEHUB_JOBS_HOST") or "hub"
+# Job pods get the notebook pods' pod settings (KubeSpawner's uid/gid/fs_gid, security contexts,
+# allow_privilege_escalation, node_selector, tolerations, service_account, extra_pod_config, ...):
+# the service reads the spawner's values from this file, so set such options above this point.
+spawner_pod_settings = state_dir / "spawner-pod-settings.json"
+spawner_pod_settings.write_text(
+    json.dumps(
+        {
+            "KubeSpawner": pod_setting_values(
+                {"KubeSpawner": c.KubeSpawner, "PrimeHubSpawner": c.PrimeHubSpawner}
+            )
+        },
+        indent=2,
+    )
+)
 jobs_command = [
     sys.executable,
     "-m",
@@ -182,6 +197,7 @@ jobs_command = [
     f"--catalog={c.PrimeHubSpawner.catalog_path}",
     f"--namespace={c.KubeSpawner.namespace}",
     f"--state-dir={state_dir / 'primehub-jobs'}",
+    f"--JobsApp.spawner_config_file={spawner_pod_settings}",
 ]
 if local and status.get("runtime", "agent") == "agent":
     # pods are local processes: the executor runs from this venv

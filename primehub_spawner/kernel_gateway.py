@@ -15,8 +15,9 @@ to the kernel; the notebook container keeps a small fixed request and no limits,
 (the sum of container limits) counts exactly the kernel. Both sides mount the same volumes at the
 same paths, so kernels see the user's files.
 
-The functions take the notebook pod as KubeSpawner (or :func:`.launch.pod_manifest`) built it,
-as a plain API dict, and return new dicts; nothing here does I/O.
+The functions take the notebook pod as :func:`.pods.render_pod` rendered it (the admin's
+security contexts, service account, token mount and pull settings included), as a plain API
+dict, and return new dicts that keep that hardening; nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .launch import CONTAINER_NAME, USAGE_ANNOTATION, PodPlan, label_value
+from .launch import USAGE_ANNOTATION, PodPlan, label_value
+from .pods import CONTAINER_NAME
 from .quantities import format_cpu, format_memory
 
 KERNEL_CONTAINER = "kernel"
@@ -294,8 +296,8 @@ def kernel_pod(
     if meta.get("namespace"):
         metadata["namespace"] = meta["namespace"]
     spec = copy.deepcopy(dict(pod["spec"]))
-    for field in ("initContainers", "hostname", "subdomain", "serviceAccountName"):
-        spec.pop(field, None)
+    for field in ("initContainers", "hostname", "subdomain"):
+        spec.pop(field, None)  # the notebook pod's own: KubeSpawner's, by its name
     spec["automountServiceAccountToken"] = False
     spec["restartPolicy"] = "Always"  # the gateway is a service: restart it whatever its exit
     spec["containers"] = [

@@ -3,9 +3,8 @@
 ``plan_launch`` turns a user's validated choice (group, instance type, image, env) plus the
 user's other groups into a :class:`PodPlan`: image, resources, GPU, env, labels,
 annotations, volumes and mounts, node selector, tolerations, pull secrets, the PVCs that
-must exist, and the home symlinks. ``pod_manifest`` renders a plan as a complete pod
-manifest (used for golden tests and for job pods); the spawner merges the same plan into
-KubeSpawner's own manifest. No I/O here.
+must exist, and the home symlinks. Pods are rendered from a plan by :func:`.pods.render_pod`
+(``pod_manifest`` here is its shorthand for a server pod). No I/O here.
 """
 
 from __future__ import annotations
@@ -19,13 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Dataset, GroupView, Image, InstanceType
+from .pods import PodSettings, notebook_container_spec, render_pod
 from .quantities import Resources, format_cpu, format_memory
 
 USER_LABEL = "primehub.io/user"
 GROUP_LABEL = "primehub.io/group"
 USAGE_ANNOTATION = "primehub.io/usage"
-CONTAINER_NAME = "notebook"  # KubeSpawner's poll() and resource settings depend on it
-PORT_NAME = "notebook-port"
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS_SAFE = re.compile(r"[^a-z0-9-]")
 
@@ -322,40 +320,15 @@ def pod_manifest(
     namespace: str | None = None,
     extra_env: Mapping[str, str] | None = None,
     restart_policy: str = "OnFailure",
+    settings: PodSettings | None = None,
 ) -> dict[str, Any]:
-    """A complete pod manifest for ``plan`` (``extra_env`` first, so the plan wins).
-
-    Job pods pass ``restart_policy="Never"`` and their own ``cmd``."""
-    env = {**(extra_env or {}), **plan.env}
-    container: dict[str, Any] = {
-        "name": CONTAINER_NAME,
-        "image": plan.image,
-        "command": list(cmd),
-        "ports": [{"name": PORT_NAME, "containerPort": port}],
-        "env": [{"name": k, "value": v} for k, v in env.items()],
-        "resources": plan.resources_manifest(),
-        "volumeMounts": [dict(m) for m in plan.volume_mounts],
-    }
-    post_start = plan.post_start_command()
-    if post_start:
-        container["lifecycle"] = {"postStart": {"exec": {"command": post_start}}}
-    metadata: dict[str, Any] = {
-        "name": name,
-        "labels": dict(plan.labels),
-        "annotations": dict(plan.annotations),
-    }
-    if namespace:
-        metadata["namespace"] = namespace
-    spec: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "restartPolicy": restart_policy,
-        "containers": [container],
-        "volumes": [dict(v) for v in plan.volumes],
-    }
-    if plan.node_selector:
-        spec["nodeSelector"] = dict(plan.node_selector)
-    if plan.tolerations:
-        spec["tolerations"] = [dict(t) for t in plan.tolerations]
-    if plan.pull_secrets:
-        spec["imagePullSecrets"] = [{"name": s} for s in plan.pull_secrets]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    """A complete server pod for ``plan`` running ``cmd`` (``extra_env`` first, so the plan
+    wins), with the admin's pod ``settings`` (default: none but no service account token)."""
+    return render_pod(
+        plan,
+        settings or PodSettings(),
+        notebook_container_spec(cmd, port, extra_env),
+        name=name,
+        namespace=namespace,
+        restart_policy=restart_policy,
+    )

@@ -3,7 +3,10 @@
 Per spawn: ``apply_user_options`` (JupyterHub runs it for form and REST spawns alike)
 loads the catalog, validates the options (:mod:`.user_options`), admits the launch
 against the quotas (:mod:`.quota`, reserving it) and computes the pod
-(:mod:`.launch`), which is then applied onto KubeSpawner's traits and manifest.
+(:mod:`.launch`). KubeSpawner makes its pod (hub env and token, command, port, hooks); the
+pure :func:`.pods.render_pod` then writes what the plan and the admin's pod settings decide
+(image, resources, security contexts, placement, service account), the same renderer as job
+pods'.
 ``_start`` creates the PVCs the plan needs and fails fast on unschedulable pods and image
 pull errors (:mod:`.progress`).
 """
@@ -11,6 +14,7 @@ pull errors (:mod:`.progress`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import secrets
@@ -18,6 +22,7 @@ import time
 from contextlib import suppress
 from typing import Any, ClassVar
 
+from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.reflector import ResourceReflector
@@ -49,6 +54,7 @@ from .launch import (
     plan_launch,
 )
 from .overview import groups_overview
+from .pods import CONTAINER_NAME, POD_SETTING_NAMES, ContainerSpec, PodSettings, render_pod
 from .progress import describe_event, fatal_reason
 from .quota import QuotaExceeded, QuotaLedger, Usage
 from .user_options import Choice, OptionsError, options_from_form, resolve_options
@@ -411,36 +417,11 @@ class PrimeHubSpawner(KubeSpawner):
         return self._configured[name]
 
     def _apply_plan_traits(self, choice: Choice, plan: PodPlan) -> None:
-        for name in (
-            "node_selector",
-            "tolerations",
-            "image_pull_secrets",
-            "extra_resource_limits",
-            "extra_resource_guarantees",
-            "lifecycle_hooks",
-            "args",
-        ):
+        """The traits KubeSpawner itself needs for this spawn (image, hooks, args). Resources,
+        placement and security are not traits: :func:`.pods.render_pod` writes them once."""
+        for name in ("lifecycle_hooks", "args"):
             self._config_value(name)  # snapshot the admin's values before the first change
         self.image = plan.image
-        self.cpu_limit = plan.cpu_limit
-        self.cpu_guarantee = plan.cpu_request
-        self.mem_limit = plan.memory_limit
-        self.mem_guarantee = plan.memory_request
-        self.extra_resource_limits = {
-            **self._config_value("extra_resource_limits"),
-            **{k: str(v) for k, v in plan.extended_limits.items()},
-        }
-        self.extra_resource_guarantees = {
-            **self._config_value("extra_resource_guarantees"),
-            **{k: str(v) for k, v in plan.extended_limits.items()},
-        }
-        self.node_selector = {**self._config_value("node_selector"), **plan.node_selector}
-        self.tolerations = list(self._config_value("tolerations")) + [
-            dict(t) for t in plan.tolerations
-        ]
-        self.image_pull_secrets = list(self._config_value("image_pull_secrets")) + list(
-            plan.pull_secrets
-        )
         post_start = plan.post_start_command()
         hooks = dict(self._config_value("lifecycle_hooks"))
         # with a known command the links are made by wrapping it (get_pod_manifest)
@@ -474,38 +455,49 @@ class PrimeHubSpawner(KubeSpawner):
     def get_env(self) -> dict[str, str]:
         """KubeSpawner's env plus the plan's (group, instance type, image, datasets, user)."""
         env = super().get_env()
-        if self._plan is not None:
-            env.update(self._plan.env)  # plain values: not template-expanded
+        plan = self._plan
+        if plan is not None:
+            # what JupyterHub sets from the resource traits (read by e.g. jupyter-resource-usage)
+            env["MEM_LIMIT"] = str(plan.memory_limit)
+            env["MEM_GUARANTEE"] = str(plan.memory_request)
+            env["CPU_LIMIT"] = str(float(plan.cpu_limit))
+            env["CPU_GUARANTEE"] = str(float(plan.cpu_request))
+            env.update(plan.env)  # plain values: not template-expanded
         return env
 
+    async def pod_settings(self) -> PodSettings:
+        """The admin's pod settings (KubeSpawner's traits of :data:`.pods.POD_SETTING_NAMES`,
+        callables resolved and templates expanded as KubeSpawner does)."""
+        values = {}
+        for name in POD_SETTING_NAMES:
+            value = getattr(self, name)
+            if callable(value):
+                value = await maybe_future(value(self))
+            values[name] = value
+        for name in ("service_account", "extra_pod_config"):
+            values[name] = self._expand_all(values[name])
+        return PodSettings.from_values(values)
+
     async def get_pod_manifest(self):
-        """KubeSpawner's pod plus the plan's labels, annotation, volumes and mounts."""
+        """KubeSpawner's pod (hub env, command, port, hooks, its own volumes and containers)
+        rendered with the plan and the admin's pod settings by :func:`.pods.render_pod`."""
         pod = await super().get_pod_manifest()
         plan = self._plan
         if plan is None:
             return pod
-        # added here, not through traits, so that values with braces are not expanded
-        pod.metadata.labels = {**(pod.metadata.labels or {}), **plan.labels}
-        pod.metadata.annotations = {**(pod.metadata.annotations or {}), **plan.annotations}
-        pod.spec.volumes = list(pod.spec.volumes or []) + [dict(v) for v in plan.volumes]
-        container = next(c for c in pod.spec.containers if c.name == "notebook")
-        container.volume_mounts = list(container.volume_mounts or []) + [
-            dict(m) for m in plan.volume_mounts
-        ]
-        # Same quantities as the plan (KubeSpawner would write memory in bytes).
-        wanted = plan.resources_manifest()
-        if container.resources is not None:
-            container.resources.limits = {**(container.resources.limits or {}), **wanted["limits"]}
-            container.resources.requests = {
-                **(container.resources.requests or {}),
-                **wanted["requests"],
-            }
-        if plan.home_symlinks and self.cmd and container.args:
-            container.args = plan.wrap_command(list(container.args))
-        pod.spec.automount_service_account_token = False
+        client = self.api.api_client
+        data = client.sanitize_for_serialization(pod)
+        container = next(c for c in data["spec"]["containers"] if c["name"] == CONTAINER_NAME)
+        process = ContainerSpec.from_manifest(container)
+        if plan.home_symlinks and self.cmd and process.args:
+            process = dataclasses.replace(process, args=tuple(plan.wrap_command(process.args)))
+        # labels, annotation and env are plain data, not traits: values with braces stay as is
+        data = render_pod(
+            plan, await self.pod_settings(), process, name=data["metadata"]["name"], base=data
+        )
         if self._kg is not None and (self._kg.mode == "sidecar" or self._kg_url):
-            pod = self._split_pod(pod)
-        return pod
+            data = self._split_pod(data)
+        return client.deserialize(_JSONResponse(data), "V1Pod")
 
     # ---- start / stop ---------------------------------------------------------------------
 
@@ -624,15 +616,11 @@ class PrimeHubSpawner(KubeSpawner):
                 503, "The kernel gateway is misconfigured on this hub. Please contact admin."
             ) from None
 
-    def _split_pod(self, pod: Any) -> Any:
-        """KubeSpawner's pod (a model) -> the split pod (a model again)."""
-        client = self.api.api_client
-        data = client.sanitize_for_serialization(pod)
+    def _split_pod(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The rendered notebook pod (an API dict) -> the split pod (keeps its hardening)."""
         if self._kg.mode == "sidecar":
-            data = sidecar_pod(data, self._plan, self._kg)
-        else:
-            data = notebook_pod(data, self._plan, self._kg, self._kg_url, self._kg_token)
-        return client.deserialize(_JSONResponse(data), "V1Pod")
+            return sidecar_pod(data, self._plan, self._kg)
+        return notebook_pod(data, self._plan, self._kg, self._kg_url, self._kg_token)
 
     def _sidecar_problem(self) -> str | None:
         if self._kg is None or self._kg.mode != "sidecar" or self.pod_reflector is None:

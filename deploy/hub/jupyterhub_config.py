@@ -6,6 +6,10 @@
 # `c[Section].update(...)`, then each `hub.extraConfig` snippet, in the order of its sorted key,
 # with `exec`. So the snippets an admin pastes into the chart's values are the ones this runs.
 #
+# The primehub-jobs service reads the same `values.yaml` (deploy/jobs.yaml mounts it): the pod
+# settings of `hub.config.KubeSpawner` / `PrimeHubSpawner` (uid, fs_gid, security contexts,
+# node_selector, tolerations, service_account, extra_pod_config, ...) apply to job pods too.
+#
 # Addresses come from the Service environment variables Kubernetes gives every pod
 # (`HUB_SERVICE_HOST`, `PROXY_API_SERVICE_HOST`, ...), so no cluster DNS is needed.
 import os

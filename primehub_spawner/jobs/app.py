@@ -24,12 +24,14 @@ from ..catalog import CatalogSource
 from .handlers import handlers
 from .kube import Kube
 from .manifest import DEFAULT_EXECUTOR
+from .pod_settings import PodSettingsOptions
 from .service import JobsService, Settings
 from .store import JobStore
 
 
-class JobsApp(Application):
-    """Runs notebook jobs as Kubernetes Jobs for the hub's users."""
+class JobsApp(PodSettingsOptions, Application):
+    """Runs notebook jobs as Kubernetes Jobs for the hub's users (job pods get the notebook
+    pods' security and placement settings: KubeSpawner's pod options, see pod_settings.py)."""
 
     name = "primehub-jobs"
     description = "PrimeHub notebook jobs on Kubernetes (a JupyterHub service)"
@@ -119,6 +121,7 @@ class JobsApp(Application):
         if self.config_file:
             self.load_config_file(self.config_file)
             self.update_config(self.cli_config)
+        self.load_spawner_config()
 
     def settings(self) -> Settings:
         """The service's settings from the traits."""
@@ -132,6 +135,7 @@ class JobsApp(Application):
             log_retention=timedelta(days=self.log_retention_days),
             tick_interval=self.tick_interval,
             extra_env=tuple(sorted(self.extra_env.items())),
+            pod=self.pod_settings(),
         )
 
     async def serve(self, store: JobStore, state: Path) -> None:

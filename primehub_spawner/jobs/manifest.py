@@ -1,10 +1,14 @@
 """PURE: a job's Kubernetes Job manifest from the same PodPlan a notebook of that choice gets.
 
 The pod has the notebook's resources, GPU, env, volumes, datasets, node selector and
-tolerations (``launch.plan_launch``), the labels ``primehub.io/user``, ``primehub.io/group``,
-``component=primehub-job`` and ``primehub.io/job=<id>``, no Kubernetes credentials, and runs
-the jobs engine's executor in the notebook's folder. Files of the job (status, artifacts) live
-in the group volume under ``<group volume>/.primehub-jobs/<id>/`` so the user sees them.
+tolerations (``launch.plan_launch``), the admin's pod settings of notebook pods (security
+contexts, uid/gid/fsGroup, service account, node selector, tolerations, ``extra_pod_config``:
+:class:`..pods.PodSettings`, rendered by the same :func:`..pods.render_pod`), the labels
+``primehub.io/user``, ``primehub.io/group``, ``component=primehub-job`` and
+``primehub.io/job=<id>``, no Kubernetes credentials unless the admin's settings give notebook
+pods some, and runs the jobs engine's executor in the notebook's folder. Files of the job
+(status, artifacts) live in the group volume under ``<group volume>/.primehub-jobs/<id>/`` so
+the user sees them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..launch import PodPlan, pod_manifest
+from ..launch import PodPlan
+from ..pods import CONTAINER_NAME, ContainerSpec, PodSettings, render_pod
 
 JOB_COMPONENT = "primehub-job"
 JOB_LABEL = "primehub.io/job"
@@ -103,20 +108,26 @@ def job_manifest(
     namespace: str | None = None,
     extra_env: dict[str, str] | None = None,
     input_path: str | None = None,
+    settings: PodSettings | None = None,
 ) -> dict[str, Any]:
-    """The batch/v1 Job running ``command`` in a pod built from ``plan`` (never retried).
+    """The batch/v1 Job running ``command`` in a pod built from ``plan`` (never retried), with
+    the admin's pod ``settings`` (those of notebook pods; default: none but no token).
 
     ``input_path`` is the submitted notebook (papermill's ``input_path`` in the output notebook
     when the executor runs a snapshot of it)."""
     name = job_object_name(job_id)
-    pod = pod_manifest(plan, name, command, namespace=None, extra_env=extra_env)
+    process = ContainerSpec(
+        command=tuple(command),
+        env=tuple({"name": k, "value": v} for k, v in (extra_env or {}).items()),
+        working_dir=workdir,
+        lifecycle={},  # no home symlinks: a job pod has no home volume
+    )
+    pod = render_pod(plan, settings or PodSettings(), process, name=name)
     labels = {**pod["metadata"]["labels"], "component": JOB_COMPONENT, JOB_LABEL: job_id}
     spec = pod["spec"]
-    spec["restartPolicy"] = "Never"  # a notebook is not re-run behind the user's back
-    container = spec["containers"][0]
-    container.pop("ports", None)
-    container.pop("lifecycle", None)  # home symlinks: a job pod has no home volume
-    container["workingDir"] = workdir
+    # a notebook is not re-run behind the user's back (whatever extra_pod_config says)
+    spec["restartPolicy"] = "Never"
+    container = next(c for c in spec["containers"] if c["name"] == CONTAINER_NAME)
     container["env"].append({"name": "PRIMEHUB_JOB_ID", "value": job_id})
     container["env"].append({"name": "PRIMEHUB_JOB_TERMINATION_LOG", "value": TERMINATION_LOG})
     if input_path:

@@ -14,13 +14,14 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..catalog import CatalogError, CatalogSource, UserView
 from ..launch import LaunchRequest, LaunchSettings, PodPlan, label_value, plan_launch
+from ..pods import PodSettings
 from ..quantities import Resources
 from ..quota import exceeded
 from ..user_options import Choice, OptionsError, resolve_options
@@ -67,6 +68,8 @@ class Settings:
     log_retention: timedelta = timedelta(days=7)
     tick_interval: float = 2.0
     extra_env: tuple[tuple[str, str], ...] = ()
+    # the admin's pod settings of notebook pods (JobsApp's KubeSpawner-named options)
+    pod: PodSettings = field(default_factory=PodSettings)
 
 
 class JobsService:
@@ -504,6 +507,7 @@ class JobsService:
             namespace=self.settings.namespace,
             extra_env=dict(self.settings.extra_env),
             input_path=paths.absolute(paths.notebook),
+            settings=self.settings.pod,
         )
         return plan, manifest
 
