@@ -204,7 +204,7 @@ if local and status.get("runtime", "agent") == "agent":
     jobs_command += [
         f"--JobsApp.executor_command={sys.executable}",
         "--JobsApp.executor_command=-m",
-        "--JobsApp.executor_command=jupyterlab_primehub.jobs.execute",
+        "--JobsApp.executor_command=primehub_executor",
     ]
 else:
     jobs_command.append("--JobsApp.ip=0.0.0.0")

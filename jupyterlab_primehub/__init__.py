@@ -3,7 +3,7 @@ token) and the prebuilt JupyterLab extension that uses it."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from primehub_jobs_contract import VERSION as __version__  # noqa: F401
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

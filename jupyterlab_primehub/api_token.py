@@ -14,7 +14,7 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from .errors import InvalidRequest
+from primehub_jobs_contract.errors import InvalidRequest
 
 MAX_TOKEN_LENGTH = 4096
 

@@ -11,10 +11,11 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
 from traitlets import Float, Int, TraitError, Unicode, default, validate
 
+from primehub_executor import artifacts
+
 from .api_token import TokenStore
 from .context import ContextLogger, ServerContext
 from .handlers import HANDLERS
-from .jobs import artifacts
 from .jobs.backend import JobBackend
 from .jobs.local import LocalJobRunner
 from .jobs.model import utcnow

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from jupyter_core.paths import jupyter_runtime_dir
 
-from .jobs.params import parse_cli_value
+from primehub_executor.params import parse_cli_value
 
 FINAL = ("succeeded", "failed", "cancelled")
 

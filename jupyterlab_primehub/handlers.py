@@ -16,22 +16,23 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
-from .errors import InvalidRequest, PrimeHubError
+from primehub_executor.params import supported_languages
+from primehub_jobs_contract.errors import InvalidRequest, JobsError
+
 from .jobs.model import parse_job_request, parse_page, parse_status_filter
-from .jobs.params import supported_languages
 
 AUTH_RESOURCE = "primehub"
 ZIP_CHUNK = 256 * 1024
 
 
 def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn a PrimeHubError into its status and a JSON message."""
+    """Turn a JobsError into its status and a JSON message."""
 
     @functools.wraps(method)
     async def wrapper(self: PrimeHubHandler, *args: Any, **kwargs: Any) -> Any:
         try:
             return await method(self, *args, **kwargs)
-        except PrimeHubError as e:
+        except JobsError as e:
             self.set_status(e.status_code)
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"message": e.message}))

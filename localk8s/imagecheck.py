@@ -48,8 +48,9 @@ defaults.metadata["tags"] = ["parameters"]
 nb.cells = [defaults, nbformat.v4.new_code_cell("print(alpha * 21)")]
 nbformat.write(nb, "in.ipynb")
 '
-python -m jupyterlab_primehub.jobs.execute --input in.ipynb --output out.ipynb \\
-    --parameters '{"alpha": 2}' --status-file status.json --timeout 120
+echo '{"input": "in.ipynb", "output": "out.ipynb", "parameters": {"alpha": 2},
+  "status_file": "status.json", "timeout": 120}' > spec.json
+python -m primehub_executor spec.json
 python -c '
 import json, nbformat
 print("state:", json.load(open("status.json"))["state"])
@@ -66,9 +67,7 @@ SMOKE: dict[str, tuple[SmokeCommand, ...]] = {
             ("jupyter", "server", "extension", "list"), ("jupyterlab_primehub", "enabled")
         ),
         SmokeCommand(("jupyter", "labextension", "list"), ("jupyterlab-primehub", "enabled")),
-        SmokeCommand(
-            ("python", "-c", "import jupyterlab_primehub.jobs.execute; print('ok')"), ("ok",)
-        ),
+        SmokeCommand(("python", "-c", "import primehub_executor.run; print('ok')"), ("ok",)),
         SmokeCommand(("jupyterhub-singleuser", "--version"), ("5.",)),
         SmokeCommand(("jupyter", "kernelgateway", "--version"), ("3.",)),
         SmokeCommand(("sh", "-c", _EXECUTOR_SCRIPT), ("state: succeeded", "output: 42")),

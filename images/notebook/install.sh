@@ -4,7 +4,7 @@
 #
 # JupyterLab with the PrimeHub lab extension (prebuilt, in the wheel) and server extension
 # (enabled by the wheel's etc/jupyter config), ipykernel, jupyterhub-singleuser, Jupyter Kernel
-# Gateway and the notebook-job executor (python -m jupyterlab_primehub.jobs.execute). Versions come
+# Gateway and the notebook-job executor (python -m primehub_executor). Versions come
 # from requirements.txt next to this script.
 #
 # Run by images/notebook/Dockerfile (on a Jupyter docker-stacks image) and, for the local cluster,
@@ -26,7 +26,7 @@ export PIP_ROOT_USER_ACTION=ignore
     "$1[kernel-gateway]"
 
 # What the image is for: fail the build, not the first spawn, when a piece is missing.
-"$python" -c 'import jupyterlab_primehub.jobs.execute, kernel_gateway, ipykernel'
+"$python" -c 'import primehub_executor.run, kernel_gateway, ipykernel'
 "$python" -m jupyter server extension list 2>&1 | grep -q 'jupyterlab_primehub.*enabled' || {
     echo "install.sh: the jupyterlab_primehub server extension is not enabled" >&2
     exit 1

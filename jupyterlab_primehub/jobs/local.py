@@ -9,7 +9,6 @@ from their status files. Progress always comes from the status file, never from 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import subprocess
@@ -19,23 +18,23 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from ..context import ServerContext
-from ..errors import Conflict, InvalidRequest
-from . import artifacts
-from .backend import JobBackend
-from .layout import ExecSpec, JobFiles
-from .model import (
-    EndedEarly,
-    Job,
-    JobError,
-    JobRequest,
-    JobStatus,
-    isoformat,
-    parse_time,
-    utcnow,
+from primehub_executor import artifacts
+from primehub_jobs_contract.errors import Conflict, InvalidRequest
+from primehub_jobs_contract.executor import (
+    EXECUTOR_MODULE,
+    ExecutorSpec,
+    SpecError,
+    executor_command,
 )
-from .processes import is_alive, process_start_time, reap, signal_group
-from .status import read_status
+from primehub_jobs_contract.layout import JobFiles
+from primehub_jobs_contract.processes import is_alive, process_start_time, reap, signal_group
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.status import read_status
+from primehub_jobs_contract.times import from_iso, iso, utcnow
+
+from ..context import ServerContext
+from .backend import JobBackend
+from .model import EndedEarly, Job, JobError, JobRequest
 from .store import JobStore
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -121,14 +120,14 @@ class LocalJobRunner(JobBackend):
         self._wakeup.set()
 
     def active_count(self) -> int:
-        jobs = self.store.with_status(JobStatus.PENDING, JobStatus.RUNNING, backend=self.name)
+        jobs = self.store.with_status(State.PENDING, State.RUNNING, backend=self.name)
         return len(jobs)
 
     async def cancel(self, job: Job) -> Job:
         if job.status.is_final:
             raise Conflict(f"Job {job.id} has already {job.status.value}; nothing to cancel.")
-        if job.status == JobStatus.PENDING and job.id not in self._starting:
-            self._finalize(job, JobStatus.CANCELLED, None, "Cancelled by user")
+        if job.status == State.PENDING and job.id not in self._starting:
+            self._finalize(job, State.CANCELLED, None, "Cancelled by user")
             return job
         job.cancel_requested = True
         self.store.save(job)
@@ -154,11 +153,11 @@ class LocalJobRunner(JobBackend):
 
     async def tick(self) -> None:
         """One scheduling round: refresh running jobs, then start pending ones in FIFO order."""
-        running = self.store.with_status(JobStatus.RUNNING, backend=self.name)
+        running = self.store.with_status(State.RUNNING, backend=self.name)
         for job in running:
             self._refresh(job)
-        running = [j for j in running if j.status == JobStatus.RUNNING]
-        pending = self.store.with_status(JobStatus.PENDING, backend=self.name)
+        running = [j for j in running if j.status == State.RUNNING]
+        pending = self.store.with_status(State.PENDING, backend=self.name)
         slots = self.max_concurrent - len(running) - len(self._starting)
         for job in pending[: max(slots, 0)]:
             await self._launch(job)
@@ -172,7 +171,7 @@ class LocalJobRunner(JobBackend):
         # Re-read: an earlier launch in this round awaited, and a handler may have cancelled or
         # deleted this job meanwhile.
         fresh = self.store.get(job.id)
-        if fresh is None or fresh.status != JobStatus.PENDING:
+        if fresh is None or fresh.status != State.PENDING:
             return
         job = fresh
         files = self.files(job.id)
@@ -180,62 +179,38 @@ class LocalJobRunner(JobBackend):
         if earlier and is_alive(earlier.get("pid"), earlier.get("pidStart")):
             # The server stopped between spawning this executor and recording it: adopt it
             # instead of running the notebook twice.
-            job.status = JobStatus.RUNNING
+            job.status = State.RUNNING
             job.pid, job.pid_start = earlier["pid"], earlier["pidStart"]
-            job.started_at = parse_time(earlier.get("startedAt")) or utcnow()
+            job.started_at = from_iso(earlier.get("startedAt")) or utcnow()
             self.store.save(job)
             self.log.info("PrimeHub job %s: adopted running executor pid %s", job.id, job.pid)
             return
         try:
-            spec = ExecSpec.read(files.spec)
-        except (OSError, ValueError, TypeError) as e:
-            self._finalize(job, JobStatus.FAILED, None, f"The job's files are missing: {e}")
+            spec = ExecutorSpec.read(files.spec)
+        except (OSError, SpecError) as e:
+            self._finalize(job, State.FAILED, None, f"The job's files are missing: {e}")
             return
-        args = [
-            self.python,
-            "-m",
-            "jupyterlab_primehub.jobs.execute",
-            "--input",
-            str(files.snapshot),
-            "--output",
-            spec.output,
-            "--cwd",
-            spec.cwd,
-            "--kernel",
-            spec.kernel,
-            "--parameters",
-            json.dumps(spec.parameters),
-            "--timeout",
-            str(spec.timeout or 0),
-            "--deadline",
-            str(spec.deadline or 0),
-            "--status-file",
-            str(files.status),
-            "--log-file",
-            str(files.log),
-            "--job-id",
-            job.id,
-            "--artifacts",
-            str(files.artifacts),
-            "--max-artifact-files",
-            str(self.max_artifact_files),
-            "--max-artifact-bytes",
-            str(self.max_artifact_bytes),
-        ]
-        if spec.input_path:
-            args += ["--input-path", spec.input_path]
+        # The runner's limits apply to every job it starts, also to ones queued before a restart.
+        spec.max_artifact_files = self.max_artifact_files
+        spec.max_artifact_bytes = self.max_artifact_bytes
+        try:
+            await asyncio.to_thread(spec.write, files.spec)
+        except OSError as e:
+            self._finalize(job, State.FAILED, None, f"Could not write the job's spec: {e}")
+            return
+        args = executor_command(str(files.spec), (self.python, "-m", EXECUTOR_MODULE))
         self._starting.add(job.id)
         try:
             loop = asyncio.get_running_loop()
             proc = await loop.run_in_executor(None, self._spawn, args, files.log)
         except OSError as e:
             self._starting.discard(job.id)
-            self._finalize(job, JobStatus.FAILED, None, f"Could not start the executor: {e}")
+            self._finalize(job, State.FAILED, None, f"Could not start the executor: {e}")
             return
         self._starting.discard(job.id)
         self._children[job.id] = proc
         job = self.store.get(job.id) or job
-        job.status = JobStatus.RUNNING
+        job.status = State.RUNNING
         job.started_at = utcnow()
         job.pid = proc.pid
         job.pid_start = process_start_time(proc.pid)
@@ -280,19 +255,19 @@ class LocalJobRunner(JobBackend):
         if state in ("succeeded", "failed", "cancelled"):
             self._finalize(
                 job,
-                JobStatus(state),
+                State(state),
                 JobError.from_json(status.get("error")),
                 status.get("reason"),
                 status,
             )
             return
         if job.cancel_requested:  # killed after ignoring SIGTERM
-            self._finalize(job, JobStatus.CANCELLED, None, "Cancelled by user", status)
+            self._finalize(job, State.CANCELLED, None, "Cancelled by user", status)
             return
         why = f" (exit code {exit_code})" if exit_code is not None else ""
         self._finalize(
             job,
-            JobStatus.FAILED,
+            State.FAILED,
             None,
             f"The executor process ended without a result{why}; "
             "it was killed or the machine or server restarted.",
@@ -302,7 +277,7 @@ class LocalJobRunner(JobBackend):
     def _finalize(
         self,
         job: Job,
-        state: JobStatus,
+        state: State,
         error: JobError | None,
         reason: str | None,
         status: dict | None = None,
@@ -311,12 +286,12 @@ class LocalJobRunner(JobBackend):
         job.error = error
         job.reason = reason
         # The executor's status file says whether a succeeded job ended early (sys.exit(0)).
-        ended = (status or {}).get("endedEarly") if state == JobStatus.SUCCEEDED else None
+        ended = (status or {}).get("endedEarly") if state == State.SUCCEEDED else None
         job.ended_early = EndedEarly.from_json(ended if isinstance(ended, dict) else None)
-        finished = parse_time((status or {}).get("finishedAt"))
+        finished = from_iso((status or {}).get("finishedAt"))
         job.finished_at = finished or utcnow()
         if job.started_at is None and status and status.get("startedAt"):
-            job.started_at = parse_time(status["startedAt"])
+            job.started_at = from_iso(status["startedAt"])
         self._cancel_sent.pop(job.id, None)
         self.store.save(job)
         self.log.info(
@@ -356,7 +331,7 @@ class LocalJobRunner(JobBackend):
     # -- restart recovery -----------------------------------------------------------------------
     async def recover(self) -> None:
         """Re-attach to live executors; finalise those that ended while no runner watched."""
-        for job in self.store.with_status(JobStatus.RUNNING, backend=self.name):
+        for job in self.store.with_status(State.RUNNING, backend=self.name):
             if is_alive(job.pid, job.pid_start):
                 self.log.info(
                     "PrimeHub job %s still running (pid %s): re-attached", job.id, job.pid
@@ -367,7 +342,7 @@ class LocalJobRunner(JobBackend):
                 self._kill_kernel(status)
                 self._finalize(
                     job,
-                    JobStatus.CANCELLED if job.cancel_requested else JobStatus.FAILED,
+                    State.CANCELLED if job.cancel_requested else State.FAILED,
                     None,
                     "Cancelled by user"
                     if job.cancel_requested
@@ -381,7 +356,7 @@ class LocalJobRunner(JobBackend):
     # -- retention ------------------------------------------------------------------------------
     async def expire_artifacts(self) -> None:
         """Delete artifacts of jobs that finished longer ago than the retention period."""
-        cutoff = isoformat(utcnow() - self.artifact_retention) or ""
+        cutoff = iso(utcnow() - self.artifact_retention) or ""
         # The store is used on the loop's thread only; the deletions run in a worker thread.
         expired = [
             (job, self.files(job.id).artifacts) for job in self.store.finished_before(cutoff)

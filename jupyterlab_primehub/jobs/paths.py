@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Forbidden, InvalidRequest
+from primehub_jobs_contract.errors import Forbidden, InvalidRequest
 
 GROUP_VOLUME_MESSAGE = (
     "Now, we only support the notebook under group volume. "

@@ -24,25 +24,19 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from primehub_jobs_contract.errors import Conflict, InvalidRequest
+from primehub_jobs_contract.executor import ExecutorSpec
+from primehub_jobs_contract.layout import SNAPSHOT, JobFiles, volume_job_folder
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.status import read_status
+from primehub_jobs_contract.times import from_iso, iso, utcnow
+
 from ..context import ServerContext
-from ..errors import Conflict, InvalidRequest
 from .backend import JobBackend
-from .layout import ExecSpec, JobFiles
-from .model import (
-    EndedEarly,
-    Job,
-    JobError,
-    JobRequest,
-    JobStatus,
-    isoformat,
-    parse_time,
-    utcnow,
-)
+from .model import EndedEarly, Job, JobError, JobRequest
 from .paths import GROUP_VOLUME_MESSAGE, resolve_notebook
-from .status import read_status
 from .store import JobStore
 
-JOBS_FOLDER = ".primehub-jobs"
 _FINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -133,14 +127,14 @@ class KubernetesJobBackend(JobBackend):
 
     def active_count(self) -> int:
         # Only jobs not handed to the hub yet need this server; dispatched ones run without it.
-        pending = self.store.with_status(JobStatus.PENDING, backend=self.name)
+        pending = self.store.with_status(State.PENDING, backend=self.name)
         return sum(1 for job in pending if not self._dispatched(job.id))
 
     async def cancel(self, job: Job) -> Job:
         if job.status.is_final:
             raise Conflict(f"Job {job.id} has already {job.status.value}; nothing to cancel.")
         if not self._dispatched(job.id):
-            self._finalize(job, JobStatus.CANCELLED, "Cancelled by user")
+            self._finalize(job, State.CANCELLED, "Cancelled by user")
             return job
         try:
             remote = await self._call("POST", f"api/jobs/{job.id}/cancel")
@@ -218,7 +212,7 @@ class KubernetesJobBackend(JobBackend):
         if time.monotonic() - self._last_expiry > 3600:
             self._last_expiry = time.monotonic()
             await self.expire_volume_folders()
-        for job in self.store.with_status(JobStatus.PENDING, JobStatus.RUNNING, backend=self.name):
+        for job in self.store.with_status(State.PENDING, State.RUNNING, backend=self.name):
             fresh = self.store.get(job.id)
             if fresh is None or fresh.status.is_final:
                 continue
@@ -238,7 +232,7 @@ class KubernetesJobBackend(JobBackend):
             return
         except HTTPClientError as e:
             if e.code == 404:
-                self._finalize(job, JobStatus.FAILED, "The hub no longer knows this job.")
+                self._finalize(job, State.FAILED, "The hub no longer knows this job.")
                 return
             raise
         await self._mirror(job, remote)
@@ -299,7 +293,7 @@ class KubernetesJobBackend(JobBackend):
                 deadline=remote.get("deadline"),
                 instance_type=remote.get("instanceType"),
                 image=remote.get("image"),
-                created_at=parse_time(remote.get("createdAt")) or utcnow(),
+                created_at=from_iso(remote.get("createdAt")) or utcnow(),
             )
             await asyncio.to_thread(self._write_marker, job_id, {"group": remote["group"]})
             self.store.add(job)
@@ -310,13 +304,13 @@ class KubernetesJobBackend(JobBackend):
         """Remove the group-volume folders (status, artifacts, snapshot) of this user's jobs
         that finished longer ago than the retention period; the local copy of the artifacts
         follows the server's own artifact retention."""
-        cutoff = isoformat(utcnow() - self.retention) or ""
+        cutoff = iso(utcnow() - self.retention) or ""
         # the store's connection belongs to the loop's thread; only the file work is offloaded
         for job in self.store.finished_before(cutoff):
             marker = self._dispatched(job.id)
             if job.backend != self.name or not marker or not marker.get("group"):
                 continue
-            folder = Path(self.project_root) / marker["group"] / JOBS_FOLDER / job.id
+            folder = Path(self.project_root) / marker["group"] / volume_job_folder(job.id)
             if await asyncio.to_thread(_remove_folder, folder):
                 self.log.info("PrimeHub job %s: group volume folder expired and removed", job.id)
 
@@ -337,14 +331,14 @@ class KubernetesJobBackend(JobBackend):
         files = JobFiles(self.job_dir(job.id))
         try:
             group, path = self.locate(job.path)
-            spec = ExecSpec.read(files.spec)
+            spec = ExecutorSpec.read(files.spec)
             _, output = self.locate_file(spec.output, group)
-            snapshot = f"{JOBS_FOLDER}/{job.id}/input.ipynb"
+            snapshot = f"{volume_job_folder(job.id)}/{SNAPSHOT}"
             volume = Path(self.project_root) / group
             await asyncio.to_thread(_copy_snapshot, files.snapshot, volume / snapshot)
-        except (InvalidRequest, OSError, ValueError) as e:
+        except (InvalidRequest, OSError, ValueError) as e:  # SpecError is a ValueError
             message = getattr(e, "message", None) or str(e)
-            self._finalize(job, JobStatus.FAILED, f"Could not hand the job to the hub: {message}")
+            self._finalize(job, State.FAILED, f"Could not hand the job to the hub: {message}")
             return
         body = {
             "id": job.id,
@@ -367,7 +361,7 @@ class KubernetesJobBackend(JobBackend):
             self.store.save(job)
             return
         except HTTPClientError as e:
-            self._finalize(job, JobStatus.FAILED, _message(e))
+            self._finalize(job, State.FAILED, _message(e))
             return
         await asyncio.to_thread(self._write_marker, job.id, {"group": group, "hub": remote["id"]})
         await asyncio.to_thread(self._remember, {job.id})
@@ -386,13 +380,13 @@ class KubernetesJobBackend(JobBackend):
         """Copy the hub's view (state, reason, times), the new log and the progress in."""
         files = JobFiles(self.job_dir(job.id))
         marker = self._dispatched(job.id) or {}
-        volume_files = Path(self.project_root) / marker.get("group", "") / JOBS_FOLDER / job.id
+        volume_files = Path(self.project_root) / marker.get("group", "") / volume_job_folder(job.id)
         await self._pull_log(job.id, files.log)
-        status = await asyncio.to_thread(read_status, volume_files / "status.json") or {}
+        status = await asyncio.to_thread(read_status, JobFiles(volume_files).status) or {}
         progress = status.get("progress") or {}
         job.progress_done = int(progress.get("done", job.progress_done))
         job.progress_total = int(progress.get("total", job.progress_total))
-        job.started_at = parse_time(remote.get("startedAt")) or job.started_at
+        job.started_at = from_iso(remote.get("startedAt")) or job.started_at
         job.reason = remote.get("reason")
         state = remote.get("status")
         if state in _FINAL:
@@ -402,12 +396,14 @@ class KubernetesJobBackend(JobBackend):
             ended = status.get("endedEarly") or remote.get("endedEarly")
             ok = state == "succeeded" and isinstance(ended, dict)
             job.ended_early = EndedEarly.from_json(ended) if ok else None
-            await asyncio.to_thread(_copy_artifacts, volume_files / "artifacts", files.artifacts)
-            job.finished_at = parse_time(remote.get("finishedAt")) or utcnow()
-            job.status = JobStatus(state)
+            await asyncio.to_thread(
+                _copy_artifacts, JobFiles(volume_files).artifacts, files.artifacts
+            )
+            job.finished_at = from_iso(remote.get("finishedAt")) or utcnow()
+            job.status = State(state)
             self.log.info("PrimeHub job %s %s on Kubernetes", job.id, state)
         elif state == "running":
-            job.status = JobStatus.RUNNING
+            job.status = State.RUNNING
         self.store.save(job)
 
     async def _pull_log(self, job_id: str, path: Path) -> None:
@@ -420,7 +416,7 @@ class KubernetesJobBackend(JobBackend):
         if response.body:
             await asyncio.to_thread(_append, path, response.body)
 
-    def _finalize(self, job: Job, state: JobStatus, reason: str) -> None:
+    def _finalize(self, job: Job, state: State, reason: str) -> None:
         job.status = state
         job.reason = reason
         job.finished_at = utcnow()

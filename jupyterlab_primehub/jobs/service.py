@@ -7,7 +7,6 @@ import logging
 import re
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -15,13 +14,18 @@ from typing import IO, Any
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
 
+from primehub_executor import artifacts
+from primehub_executor.params import check_language
+from primehub_jobs_contract.errors import Conflict, InvalidRequest, NotFound
+from primehub_jobs_contract.executor import ExecutorSpec
+from primehub_jobs_contract.layout import JobFiles
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.times import utcnow
+from primehub_jobs_contract.validation import new_job_id
+
 from ..context import ServerContext
-from ..errors import Conflict, InvalidRequest, NotFound
-from . import artifacts
 from .backend import JobBackend
-from .layout import ExecSpec, JobFiles
-from .model import Job, JobRequest, JobStatus, utcnow
-from .params import check_language
+from .model import Job, JobRequest
 from .paths import output_location, resolve_notebook
 from .store import JobStore
 
@@ -79,7 +83,7 @@ class JobService:
         return job
 
     def list(
-        self, status: JobStatus | None = None, limit: int = 50, offset: int = 0
+        self, status: State | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Job], int]:
         """A page of jobs, newest first."""
         return self.store.list(status, limit, offset)
@@ -123,7 +127,7 @@ class JobService:
         language = specs[kernel]["spec"].get("language", "")
         check_language(language, request.parameters)
 
-        job_id = uuid.uuid4().hex[:12]
+        job_id = new_job_id()
         created = utcnow()
         name = request.name or notebook.real_path.stem
         output_api, output_real = self._output_for(notebook, name, job_id, created)
@@ -141,16 +145,21 @@ class JobService:
             image=request.image or self.context.image,
             created_at=created,
         )
-        spec = ExecSpec(
+        files = JobFiles(backend.job_dir(job_id))
+        spec = ExecutorSpec(
+            input=str(files.snapshot),
             output=str(output_real),
             cwd=str(notebook.real_path.parent),
             kernel=kernel,
             parameters=job.parameters,
             timeout=job.cell_timeout,
             deadline=job.deadline,
+            status_file=str(files.status),
+            log_file=str(files.log),
+            job_id=job_id,
+            artifacts=str(files.artifacts),
             input_path=str(notebook.real_path),
         )
-        files = JobFiles(backend.job_dir(job_id))
         await loop.run_in_executor(None, _prepare_job_dir, files, nb, spec)
         self.store.add(job)
         self.log.info(
@@ -211,11 +220,11 @@ class JobService:
     async def delete(self, job_id: str) -> None:
         """Forget a finished or pending job and its private files (the output notebook stays)."""
         job = self.get(job_id)
-        if job.status == JobStatus.RUNNING:
+        if job.status == State.RUNNING:
             raise Conflict(f"Job {job.id} is running; cancel it before deleting it.")
-        if job.status == JobStatus.PENDING:
+        if job.status == State.PENDING:
             job = await self.cancel(job_id)
-            if job.status == JobStatus.RUNNING:
+            if job.status == State.RUNNING:
                 raise Conflict(f"Job {job.id} is starting; cancel it before deleting it.")
         folder = self.backend_for(job).job_dir(job.id)
         self.store.delete(job.id)
@@ -261,7 +270,7 @@ def _read_notebook(path: Path) -> Any:
         raise InvalidRequest(f"'{path.name}' is not a valid notebook: {e}") from None
 
 
-def _prepare_job_dir(files: JobFiles, nb: Any, spec: ExecSpec) -> None:
+def _prepare_job_dir(files: JobFiles, nb: Any, spec: ExecutorSpec) -> None:
     # The snapshot is what runs: later edits of the source do not change a queued job.
     files.root.mkdir(parents=True, exist_ok=False)
     try:

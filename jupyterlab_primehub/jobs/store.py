@@ -11,7 +11,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .model import EndedEarly, Job, JobError, JobStatus, isoformat, parse_time
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.times import from_iso, iso
+
+from .model import EndedEarly, Job, JobError
 
 # Each entry migrates from version i to i+1. Append only; never edit a released step.
 MIGRATIONS: list[str] = [
@@ -92,9 +95,9 @@ def _to_row(job: Job) -> dict[str, Any]:
         "deadline": job.deadline,
         "instance_type": job.instance_type,
         "image": job.image,
-        "created_at": isoformat(job.created_at),
-        "started_at": isoformat(job.started_at),
-        "finished_at": isoformat(job.finished_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
         "progress_done": job.progress_done,
         "progress_total": job.progress_total,
         "error": json.dumps(job.error.to_json()) if job.error else None,
@@ -114,15 +117,15 @@ def _from_row(row: sqlite3.Row) -> Job:
         output_path=row["output_path"],
         backend=row["backend"],
         kernel=row["kernel"],
-        status=JobStatus(row["status"]),
+        status=State(row["status"]),
         parameters=json.loads(row["parameters"]),
         cell_timeout=row["cell_timeout"],
         deadline=row["deadline"],
         instance_type=row["instance_type"],
         image=row["image"],
-        created_at=parse_time(row["created_at"]),
-        started_at=parse_time(row["started_at"]),
-        finished_at=parse_time(row["finished_at"]),
+        created_at=from_iso(row["created_at"]),
+        started_at=from_iso(row["started_at"]),
+        finished_at=from_iso(row["finished_at"]),
         progress_done=row["progress_done"],
         progress_total=row["progress_total"],
         error=JobError.from_json(json.loads(row["error"]) if row["error"] else None),
@@ -206,7 +209,7 @@ class JobStore:
         self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def list(
-        self, status: JobStatus | None = None, limit: int = 50, offset: int = 0
+        self, status: State | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[Job], int]:
         """Newest first, optionally of one status; returns (page, total matching)."""
         where, args = ("WHERE status = ?", [status.value]) if status else ("", [])
@@ -217,7 +220,7 @@ class JobStore:
         ).fetchall()
         return [_from_row(r) for r in rows], int(total)
 
-    def with_status(self, *statuses: JobStatus, backend: str | None = None) -> list[Job]:
+    def with_status(self, *statuses: State, backend: str | None = None) -> list[Job]:
         """All records in the given states, oldest first (FIFO order)."""
         marks = ", ".join("?" for _ in statuses)
         sql = f"SELECT {', '.join(_COLUMNS)} FROM jobs WHERE status IN ({marks})"

@@ -20,10 +20,11 @@ from tornado import web
 from traitlets import Dict, Float, Int, List, Unicode, default
 from traitlets.config import Application
 
+from primehub_jobs_contract.executor import EXECUTOR_COMMAND
+
 from ..catalog import CatalogSource
 from .handlers import handlers
 from .kube import Kube
-from .manifest import DEFAULT_EXECUTOR
 from .pod_settings import PodSettingsOptions
 from .service import JobsService, Settings
 from .store import JobStore
@@ -75,10 +76,10 @@ class JobsApp(PodSettingsOptions, Application):
     )
     executor_command = List(
         Unicode(),
-        list(DEFAULT_EXECUTOR),
+        list(EXECUTOR_COMMAND),
         config=True,
-        help="""Command that starts the jobs executor in the job's image (the image needs
-        jupyterlab-primehub installed); the executor's options are appended.""",
+        help="""Command that starts the jobs executor in the job's image (the image needs the
+        jupyterhub-primehub package installed); the path of the job's spec file is appended.""",
     )
     extra_env = Dict(
         Unicode(),

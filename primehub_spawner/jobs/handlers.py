@@ -18,8 +18,9 @@ from jupyterhub.services.auth import HubAuthenticated, UserNotAllowed
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from .errors import JobsError
-from .model import State
+from primehub_jobs_contract.errors import InvalidRequest, JobsError, Unavailable
+from primehub_jobs_contract.states import State
+
 from .service import Caller, JobsService
 
 _ID = r"(?P<item_id>[0-9a-f]{12})"
@@ -34,7 +35,7 @@ def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitabl
         try:
             return await method(self, *args, **kwargs)
         except JobsError as e:
-            self.write_json({"message": e.message}, e.status)
+            self.write_json({"message": e.message}, e.status_code)
 
     return wrapper
 
@@ -96,7 +97,7 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
         try:
             return json.loads(self.request.body or b"null")
         except (ValueError, UnicodeDecodeError) as e:
-            raise JobsError(f"The request body is not valid JSON: {e}") from None
+            raise InvalidRequest(f"The request body is not valid JSON: {e}") from None
 
     async def caller(self) -> Caller:
         """The authenticated user with their JupyterHub groups and admin flag (asked of the hub
@@ -117,7 +118,7 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
             response = await AsyncHTTPClient().fetch(request)
             model = json.loads(response.body)
         except (HTTPClientError, OSError, ValueError) as e:
-            raise JobsError(f"Cannot read your groups from the hub: {e}", 503) from None
+            raise Unavailable(f"Cannot read your groups from the hub: {e}") from None
         caller = Caller(
             name=name, hub_groups=tuple(model.get("groups") or ()), admin=bool(model.get("admin"))
         )
@@ -132,7 +133,7 @@ def _states(raw: str | None) -> tuple[State, ...]:
         return tuple(State(s) for s in raw.split(","))
     except ValueError:
         allowed = ", ".join(s.value for s in State)
-        raise JobsError(f"status: unknown value {raw!r}; use one of: {allowed}") from None
+        raise InvalidRequest(f"'status' must be one of: {allowed}; got {raw!r}.") from None
 
 
 def _int(raw: str | None, key: str, default: int, maximum: int) -> int:
@@ -141,9 +142,9 @@ def _int(raw: str | None, key: str, default: int, maximum: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise JobsError(f"{key}: must be a whole number, got {raw!r}") from None
+        raise InvalidRequest(f"'{key}' must be a whole number, got {raw!r}.") from None
     if not 0 <= value <= maximum:
-        raise JobsError(f"{key}: must be between 0 and {maximum}")
+        raise InvalidRequest(f"'{key}' must be between 0 and {maximum}.")
     return value
 
 

@@ -13,22 +13,29 @@ the user sees them.
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
+
+from primehub_jobs_contract.executor import (
+    EXECUTOR_COMMAND,
+    SPEC_ANNOTATION,
+    ExecutorSpec,
+    executor_command,
+    pod_spec_path,
+    pod_spec_volume,
+)
+from primehub_jobs_contract.layout import JobFiles, volume_job_folder
 
 from ..launch import PodPlan
 from ..pods import CONTAINER_NAME, ContainerSpec, PodSettings, render_pod
 
 JOB_COMPONENT = "primehub-job"
 JOB_LABEL = "primehub.io/job"
-JOBS_FOLDER = ".primehub-jobs"
-DEFAULT_EXECUTOR = ("python", "-m", "jupyterlab_primehub.jobs.execute")
 # The executor writes its final state ({"state", "endedEarly"} as JSON) into the container's
-# termination message, which the service reads from the pod's status when the Job ends. Passed
-# through the environment, which executors that predate it ignore.
+# termination message, which the service reads from the pod's status when the Job ends.
 TERMINATION_LOG = "/dev/termination-log"
 
 
@@ -54,7 +61,7 @@ class JobPaths:
     @property
     def files(self) -> str:
         """The job's folder (status file, artifacts)."""
-        return self.absolute(f"{JOBS_FOLDER}/{self.job_id}")
+        return self.absolute(volume_job_folder(self.job_id))
 
     @property
     def workdir(self) -> str:
@@ -62,76 +69,63 @@ class JobPaths:
         return posixpath.dirname(self.absolute(self.notebook))
 
 
-def executor_command(
+def executor_spec(
     paths: JobPaths,
     *,
     parameters: dict[str, Any],
     kernel: str | None,
     cell_timeout: float | None,
-    executor: Sequence[str] = DEFAULT_EXECUTOR,
-) -> list[str]:
-    """The container command: the executor CLI, logging to stdout (the pod log)."""
-    cmd = [
-        *executor,
-        "--input",
-        paths.absolute(paths.snapshot or paths.notebook),
-        "--output",
-        paths.absolute(paths.output),
-        "--cwd",
-        paths.workdir,
-        "--parameters",
-        json.dumps(parameters, sort_keys=True),
-        "--timeout",
-        f"{cell_timeout or 0:g}",
-        # The Job's activeDeadlineSeconds enforces the deadline (Kubernetes reports it).
-        "--deadline",
-        "0",
-        "--status-file",
-        f"{paths.files}/status.json",
-        "--artifacts",
-        f"{paths.files}/artifacts",
-        "--job-id",
-        paths.job_id,
-    ]
-    if kernel:
-        cmd += ["--kernel", kernel]
-    return cmd
+) -> ExecutorSpec:
+    """What the job pod's executor runs, as container paths; it logs to stdout (the pod log).
+    The Job's ``activeDeadlineSeconds`` enforces the deadline (Kubernetes reports it)."""
+    files = JobFiles(PurePosixPath(paths.files))  # type: ignore[arg-type]
+    return ExecutorSpec(
+        input=paths.absolute(paths.snapshot or paths.notebook),
+        output=paths.absolute(paths.output),
+        cwd=paths.workdir,
+        kernel=kernel,
+        parameters=dict(parameters),
+        timeout=cell_timeout,
+        status_file=str(files.status),
+        artifacts=str(files.artifacts),
+        job_id=paths.job_id,
+        input_path=paths.absolute(paths.notebook),
+        termination_log=TERMINATION_LOG,
+    )
 
 
 def job_manifest(
     plan: PodPlan,
     *,
     job_id: str,
-    command: list[str],
-    workdir: str,
+    spec: ExecutorSpec,
     deadline_seconds: int,
+    executor: Sequence[str] = EXECUTOR_COMMAND,
     namespace: str | None = None,
     extra_env: dict[str, str] | None = None,
-    input_path: str | None = None,
     settings: PodSettings | None = None,
 ) -> dict[str, Any]:
-    """The batch/v1 Job running ``command`` in a pod built from ``plan`` (never retried), with
-    the admin's pod ``settings`` (those of notebook pods; default: none but no token).
-
-    ``input_path`` is the submitted notebook (papermill's ``input_path`` in the output notebook
-    when the executor runs a snapshot of it)."""
+    """The batch/v1 Job running the executor over ``spec`` in a pod built from ``plan`` (never
+    retried), with the admin's pod ``settings`` (those of notebook pods; default: none but no
+    token). The spec travels in the pod's annotation and reaches the executor as a file through a
+    downward-API volume: nothing it is told is read from the shared group volume."""
     name = job_object_name(job_id)
+    spec_volume, spec_mount = pod_spec_volume()
     process = ContainerSpec(
-        command=tuple(command),
+        command=tuple(executor_command(pod_spec_path(), tuple(executor))),
         env=tuple({"name": k, "value": v} for k, v in (extra_env or {}).items()),
-        working_dir=workdir,
+        working_dir=spec.cwd,
         lifecycle={},  # no home symlinks: a job pod has no home volume
     )
     pod = render_pod(plan, settings or PodSettings(), process, name=name)
     labels = {**pod["metadata"]["labels"], "component": JOB_COMPONENT, JOB_LABEL: job_id}
-    spec = pod["spec"]
+    spec_ = pod["spec"]
     # a notebook is not re-run behind the user's back (whatever extra_pod_config says)
-    spec["restartPolicy"] = "Never"
-    container = next(c for c in spec["containers"] if c["name"] == CONTAINER_NAME)
+    spec_["restartPolicy"] = "Never"
+    container = next(c for c in spec_["containers"] if c["name"] == CONTAINER_NAME)
     container["env"].append({"name": "PRIMEHUB_JOB_ID", "value": job_id})
-    container["env"].append({"name": "PRIMEHUB_JOB_TERMINATION_LOG", "value": TERMINATION_LOG})
-    if input_path:
-        container["env"].append({"name": "PRIMEHUB_JOB_INPUT_PATH", "value": input_path})
+    spec_["volumes"] = [*spec_.get("volumes", []), spec_volume]
+    container["volumeMounts"] = [*container.get("volumeMounts", []), spec_mount]
     container["terminationMessagePath"] = TERMINATION_LOG
     container["terminationMessagePolicy"] = "File"
     metadata: dict[str, Any] = {"name": name, "labels": dict(labels)}
@@ -145,8 +139,14 @@ def job_manifest(
             "backoffLimit": 0,
             "activeDeadlineSeconds": int(deadline_seconds),
             "template": {
-                "metadata": {"labels": labels, "annotations": pod["metadata"]["annotations"]},
-                "spec": spec,
+                "metadata": {
+                    "labels": labels,
+                    "annotations": {
+                        **pod["metadata"]["annotations"],
+                        SPEC_ANNOTATION: spec.to_json(),
+                    },
+                },
+                "spec": spec_,
             },
         },
     }

@@ -3,50 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import datetime
 from typing import Any
 
-
-class State(str, Enum):
-    """A job's lifecycle: pending (queued, maybe over quota) -> preparing (Job created, pod not
-    running yet) -> running -> succeeded | failed | cancelled."""
-
-    PENDING = "pending"
-    PREPARING = "preparing"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        """True for states a job never leaves."""
-        return self in (State.SUCCEEDED, State.FAILED, State.CANCELLED)
-
-    @property
-    def is_active(self) -> bool:
-        """Queued or holding (or about to hold) cluster resources."""
-        return not self.is_final
-
-
-def utcnow() -> datetime:
-    """Aware UTC now at millisecond precision."""
-    now = datetime.now(timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 with ``Z`` (what JavaScript parses), or None."""
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def from_iso(value: str | None) -> datetime | None:
-    """Inverse of :func:`iso`."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.times import from_iso, iso, utcnow
 
 _TIMES = {"created_at", "started_at", "finished_at", "next_run", "last_run_at"}
 

@@ -12,12 +12,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from primehub_jobs_contract.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    JobsError,
+    NotFound,
+    Unavailable,
+)
+from primehub_jobs_contract.executor import EXECUTOR_COMMAND
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.times import iso, utcnow
+from primehub_jobs_contract.validation import new_job_id
 
 from ..catalog import CatalogError, CatalogSource, UserView
 from ..launch import LaunchRequest, LaunchSettings, PodPlan, label_value, plan_launch
@@ -26,17 +38,15 @@ from ..quantities import Resources
 from ..quota import exceeded
 from ..user_options import Choice, OptionsError, resolve_options
 from . import cron
-from .errors import Conflict, JobsError, NotFound, Unavailable
 from .kube import Kube, KubeError
 from .manifest import (
-    DEFAULT_EXECUTOR,
     JOB_COMPONENT,
     JobPaths,
-    executor_command,
+    executor_spec,
     job_manifest,
     job_object_name,
 )
-from .model import HubJob, Schedule, State, iso, utcnow
+from .model import HubJob, Schedule
 from .queue import InFlight, QueuedJob, admit
 from .requests import SubmitRequest, output_name, parse_submit, volume_path
 from .store import JobStore
@@ -61,7 +71,7 @@ class Settings:
 
     namespace: str = "default"
     project_root: str = "/project"
-    executor: tuple[str, ...] = DEFAULT_EXECUTOR
+    executor: tuple[str, ...] = EXECUTOR_COMMAND
     default_deadline: int = 86400
     max_deadline: int = 7 * 86400
     finished_ttl: float = 600
@@ -214,7 +224,7 @@ class JobsService:
             f"Group {group.name}", group.project_quota, Resources(), request
         )
         if never:
-            raise JobsError(f"{never} (the instance type is larger than the quota)", 403)
+            raise Forbidden(f"{never} (the instance type is larger than the quota)")
         return choice
 
     async def submit(self, caller: Caller, body: Any, schedule_id: str | None = None) -> HubJob:
@@ -233,9 +243,11 @@ class JobsService:
             if req.snapshot
             else None
         )
-        job_id = req.id or uuid.uuid4().hex[:12]
+        job_id = req.id or new_job_id()
         if req.id and await self._db(self.store.job, req.id) is not None:
-            raise Conflict(f"id: a job with id {req.id!r} exists already")
+            raise Conflict(
+                f"A job with id {req.id!r} exists already; leave 'id' out or choose another."
+            )
         created = self.clock()
         output = (
             volume_path(req.output, "output", group, root, jobs_folder=False)
@@ -243,7 +255,7 @@ class JobsService:
             else output_name(path, created.strftime("%Y%m%d%H%M%S"), job_id)
         )
         if output == path:
-            raise JobsError("output: must differ from the notebook itself")
+            raise InvalidRequest("'output' must differ from the notebook itself.")
         job = HubJob(
             id=job_id,
             user=caller.name,
@@ -491,22 +503,20 @@ class JobsService:
             job_id=job.id,
             snapshot=job.snapshot,
         )
-        command = executor_command(
+        spec = executor_spec(
             paths,
             parameters=job.parameters,
             kernel=job.kernel,
             cell_timeout=job.cell_timeout,
-            executor=self.settings.executor,
         )
         manifest = job_manifest(
             plan,
             job_id=job.id,
-            command=command,
-            workdir=paths.workdir,
+            spec=spec,
             deadline_seconds=job.deadline,
+            executor=self.settings.executor,
             namespace=self.settings.namespace,
             extra_env=dict(self.settings.extra_env),
-            input_path=paths.absolute(paths.notebook),
             settings=self.settings.pod,
         )
         return plan, manifest
@@ -556,7 +566,7 @@ class JobsService:
     async def create_schedule(self, caller: Caller, body: Any) -> Schedule:
         """Validate and store a schedule (same rules as a submit, plus the recurrence)."""
         req = parse_submit(body, max_deadline=self.settings.max_deadline, schedule=True)
-        schedule = await self._schedule_from(caller, req, uuid.uuid4().hex[:12])
+        schedule = await self._schedule_from(caller, req, new_job_id())
         await self._db(self.store.save_schedule, schedule)
         return schedule
 

@@ -11,7 +11,9 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from .model import HubJob, Schedule, State
+from primehub_jobs_contract.states import State
+
+from .model import HubJob, Schedule
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -13,10 +13,10 @@ import nbformat
 import pytest
 
 from bench.jupyter_server import JupyterServer, start_server
-from jupyterlab_primehub.jobs.processes import process_start_time
 from localk8s.hubtesting import HubProcess, start_hub
 from localk8s.settings import REPO_ROOT
 from localk8s.testing import Cluster
+from primehub_jobs_contract.processes import process_start_time
 
 HERE = Path(__file__).parent
 WAIT = 180  # generous: kernels and pods start slowly on a loaded 2-core machine

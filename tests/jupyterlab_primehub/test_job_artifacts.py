@@ -7,10 +7,10 @@ import os
 import zipfile
 from datetime import timedelta
 
-from jupyterlab_primehub.jobs.artifacts import enforce_limits, zip_artifacts
 from jupyterlab_primehub.jobs.local import LocalJobRunner
-from jupyterlab_primehub.jobs.model import Job, JobStatus, utcnow
+from jupyterlab_primehub.jobs.model import Job, State, utcnow
 from jupyterlab_primehub.jobs.store import JobStore
+from primehub_executor.artifacts import enforce_limits, zip_artifacts
 
 
 def test_limits_keep_files_in_path_order_and_drop_symlinks(tmp_path):
@@ -46,7 +46,7 @@ async def test_artifacts_expire_after_the_retention_period(tmp_path):
             output_path=f"{job_id}.ipynb",
             backend="local",
             kernel="python3",
-            status=JobStatus.SUCCEEDED,
+            status=State.SUCCEEDED,
             finished_at=utcnow() - timedelta(days=age),
         )
         store.add(job)

@@ -14,32 +14,31 @@ import nbformat
 import pytest
 from papermill.iorw import load_notebook_node
 
-from jupyterlab_primehub.jobs.processes import is_alive
-from jupyterlab_primehub.jobs.status import read_status
+from primehub_jobs_contract.executor import EXECUTOR_MODULE, executor_command
+from primehub_jobs_contract.processes import is_alive
+from primehub_jobs_contract.status import read_status
 
 
-def _run(tmp_path, *extra: str) -> subprocess.Popen:
+def _executor(spec: dict, spec_path) -> subprocess.Popen:
+    """The executor as every backend starts it: ``python -m primehub_executor <spec.json>``."""
+    spec_path.write_text(json.dumps(spec))
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab_primehub.jobs.execute",
-            "--input",
-            str(tmp_path / "in.ipynb"),
-            "--output",
-            str(tmp_path / "out.ipynb"),
-            "--status-file",
-            str(tmp_path / "status.json"),
-            "--log-file",
-            str(tmp_path / "job.log"),
-            "--artifacts",
-            str(tmp_path / "artifacts"),
-            "--job-id",
-            "standalone",
-            *extra,
-        ],
+        executor_command(str(spec_path), (sys.executable, "-m", EXECUTOR_MODULE)),
         start_new_session=True,
     )
+
+
+def _run(tmp_path, **overrides) -> subprocess.Popen:
+    spec = {
+        "input": str(tmp_path / "in.ipynb"),
+        "output": str(tmp_path / "out.ipynb"),
+        "status_file": str(tmp_path / "status.json"),
+        "log_file": str(tmp_path / "job.log"),
+        "artifacts": str(tmp_path / "artifacts"),
+        "job_id": "standalone",
+        **overrides,
+    }
+    return _executor(spec, tmp_path / "spec.json")
 
 
 def test_standalone_run_writes_status_output_and_log(tmp_path, notebook):
@@ -50,7 +49,7 @@ def test_standalone_run_writes_status_output_and_log(tmp_path, notebook):
     )
     workdir = tmp_path / "work"
     workdir.mkdir()
-    proc = _run(tmp_path, "--parameters", json.dumps({"greeting": "hello"}), "--cwd", str(workdir))
+    proc = _run(tmp_path, parameters={"greeting": "hello"}, cwd=str(workdir))
     assert proc.wait(180) == 0
     status = read_status(tmp_path / "status.json")
     assert status["state"] == "succeeded"
@@ -63,7 +62,7 @@ def test_standalone_run_writes_status_output_and_log(tmp_path, notebook):
 
 def test_sigterm_cancels_and_keeps_partial_output(tmp_path, notebook):
     notebook(tmp_path / "in.ipynb", "print('done first')", "import time\ntime.sleep(300)")
-    proc = _run(tmp_path, "--timeout", "0")
+    proc = _run(tmp_path, timeout=None)
     end = time.monotonic() + 180
     while (read_status(tmp_path / "status.json") or {}).get("progress", {}).get("done", 0) < 1:
         assert time.monotonic() < end and proc.poll() is None
@@ -83,7 +82,7 @@ def test_sigterm_cancels_and_keeps_partial_output(tmp_path, notebook):
 
 def test_unknown_kernel_fails_with_reason(tmp_path, notebook):
     notebook(tmp_path / "in.ipynb", "1")
-    proc = _run(tmp_path, "--kernel", "no-such-kernel")
+    proc = _run(tmp_path, kernel="no-such-kernel")
     assert proc.wait(60) == 1
     final = read_status(tmp_path / "status.json")
     assert final["state"] == "failed" and "No such kernel: no-such-kernel" in final["reason"]
@@ -91,20 +90,14 @@ def test_unknown_kernel_fails_with_reason(tmp_path, notebook):
 
 def test_unwritable_output_fails_the_job_with_reason(tmp_path, notebook):
     notebook(tmp_path / "in.ipynb", "print('ran')")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab_primehub.jobs.execute",
-            "--input",
-            str(tmp_path / "in.ipynb"),
-            "--output",
-            str(tmp_path / "gone" / "out.ipynb"),
-            "--status-file",
-            str(tmp_path / "status.json"),
-            "--log-file",
-            str(tmp_path / "job.log"),
-        ]
+    proc = _executor(
+        {
+            "input": str(tmp_path / "in.ipynb"),
+            "output": str(tmp_path / "gone" / "out.ipynb"),
+            "status_file": str(tmp_path / "status.json"),
+            "log_file": str(tmp_path / "job.log"),
+        },
+        tmp_path / "spec.json",
     )
     assert proc.wait(180) == 1
     final = read_status(tmp_path / "status.json")
@@ -153,7 +146,7 @@ def _markers(nb) -> list[int]:
 def test_clean_sys_exit_ends_early_and_succeeds(tmp_path, exit_line, evalue):
     _early_exit_notebook(tmp_path / "in.ipynb", exit_line)
     (tmp_path / "termination-log").write_text("")  # as the kubelet creates it
-    proc = _run(tmp_path, "--termination-log", str(tmp_path / "termination-log"))
+    proc = _run(tmp_path, termination_log=str(tmp_path / "termination-log"))
     assert proc.wait(180) == 0
     status = read_status(tmp_path / "status.json")
     assert status["state"] == "succeeded"
@@ -189,7 +182,7 @@ def test_clean_sys_exit_ends_early_and_succeeds(tmp_path, exit_line, evalue):
 @pytest.mark.parametrize("exit_line, evalue", [("sys.exit(1)", "1"), ("sys.exit('boom')", "boom")])
 def test_sys_exit_with_a_code_or_message_fails(tmp_path, exit_line, evalue):
     _early_exit_notebook(tmp_path / "in.ipynb", exit_line)
-    proc = _run(tmp_path, "--termination-log", str(tmp_path / "absent"))
+    proc = _run(tmp_path, termination_log=str(tmp_path / "absent"))
     assert proc.wait(180) == 1
     status = read_status(tmp_path / "status.json")
     assert status["state"] == "failed" and status["endedEarly"] is None
@@ -257,7 +250,7 @@ def test_notebook_metadata_matches_a_real_papermill_run(tmp_path, last, code):
     source = tmp_path / "in.ipynb"
     nbformat.write(nb, str(source))
     ours_path, theirs_path = tmp_path / "out.ipynb", tmp_path / "papermill-out.ipynb"
-    proc = _run(tmp_path, "--parameters", json.dumps({"alpha": 2}), "--cwd", str(tmp_path))
+    proc = _run(tmp_path, parameters={"alpha": 2}, cwd=str(tmp_path))
     assert proc.wait(180) == code
     assert (
         _papermill(tmp_path, source, theirs_path, "-p", "alpha", "2", "--cwd", str(tmp_path))

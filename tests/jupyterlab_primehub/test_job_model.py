@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from jupyterlab_primehub.errors import InvalidRequest
 from jupyterlab_primehub.jobs.model import (
-    JobStatus,
+    State,
     parse_job_request,
     parse_page,
     parse_status_filter,
 )
+from primehub_jobs_contract.errors import InvalidRequest
 
 
 def test_minimal_request():
@@ -66,8 +66,8 @@ def test_bad_requests_name_the_field(body, message):
 
 def test_status_filter():
     assert parse_status_filter("") is None
-    assert parse_status_filter("running") is JobStatus.RUNNING
-    with pytest.raises(InvalidRequest, match="pending, running"):
+    assert parse_status_filter("running") is State.RUNNING
+    with pytest.raises(InvalidRequest, match="pending, preparing, running"):
         parse_status_filter("done")
 
 

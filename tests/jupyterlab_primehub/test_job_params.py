@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from jupyterlab_primehub.jobs.params import (
+from primehub_executor.params import (
     INJECTED_TAG,
     UnsupportedLanguage,
     inject_parameters,

@@ -6,11 +6,11 @@ import sqlite3
 
 import pytest
 
-from jupyterlab_primehub.jobs.model import EndedEarly, Job, JobError, JobStatus
+from jupyterlab_primehub.jobs.model import EndedEarly, Job, JobError, State
 from jupyterlab_primehub.jobs.store import MIGRATIONS, JobStore, SchemaTooNew
 
 
-def _job(n: int, status: JobStatus = JobStatus.PENDING) -> Job:
+def _job(n: int, status: State = State.PENDING) -> Job:
     return Job(
         id=f"{n:012x}",
         name=f"job{n}",
@@ -49,12 +49,12 @@ def test_newer_schema_is_refused(tmp_path):
 def test_listing_filters_and_paginates_newest_first(tmp_path):
     store = JobStore(tmp_path / "jobs.sqlite")
     for n in range(7):
-        store.add(_job(n, JobStatus.SUCCEEDED if n % 2 else JobStatus.PENDING))
+        store.add(_job(n, State.SUCCEEDED if n % 2 else State.PENDING))
     page, total = store.list(limit=3, offset=0)
     assert total == 7 and [j.name for j in page] == ["job6", "job5", "job4"]
-    page, total = store.list(JobStatus.SUCCEEDED, limit=2, offset=2)
+    page, total = store.list(State.SUCCEEDED, limit=2, offset=2)
     assert total == 3 and [j.name for j in page] == ["job1"]
-    fifo = store.with_status(JobStatus.PENDING)
+    fifo = store.with_status(State.PENDING)
     assert [j.name for j in fifo] == ["job0", "job2", "job4", "job6"]
 
 
@@ -75,7 +75,7 @@ def test_ended_early_round_trips_and_old_databases_gain_the_column(tmp_path):
     assert store.schema_version == len(MIGRATIONS)
     old = store.get("00000000000a")
     assert old.ended_early is None and old.to_json()["endedEarly"] is None
-    job = _job(2, JobStatus.SUCCEEDED)
+    job = _job(2, State.SUCCEEDED)
     job.ended_early = EndedEarly(1, "SystemExit", "0")
     store.add(job)
     again = store.get(job.id)

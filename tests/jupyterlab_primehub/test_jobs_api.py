@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jupyterlab_primehub.jobs.processes import is_alive
-from jupyterlab_primehub.jobs.status import read_status
+from primehub_jobs_contract.processes import is_alive
+from primehub_jobs_contract.status import read_status
 
 JOB_TIMEOUT = 180
 

@@ -12,11 +12,11 @@ import pytest
 
 from jupyterlab_primehub.context import ServerContext
 from jupyterlab_primehub.jobs.local import LocalJobRunner
-from jupyterlab_primehub.jobs.model import JobRequest, JobStatus
-from jupyterlab_primehub.jobs.processes import is_alive
+from jupyterlab_primehub.jobs.model import JobRequest, State
 from jupyterlab_primehub.jobs.service import JobService
-from jupyterlab_primehub.jobs.status import read_status
 from jupyterlab_primehub.jobs.store import JobStore
+from primehub_jobs_contract.processes import is_alive
+from primehub_jobs_contract.status import read_status
 
 WAIT = 180
 
@@ -59,7 +59,7 @@ async def _submit_and_wait_running(service, root):
     job = await service.submit(JobRequest(path="nb.ipynb"))
     await wait_until(lambda: (root / "started").exists(), "the slow cell to start")
     job = service.get(job.id)
-    assert job.status == JobStatus.RUNNING
+    assert job.status == State.RUNNING
     return job
 
 
@@ -77,10 +77,10 @@ async def test_restart_reattaches_to_a_live_job(dirs):
     try:
         again = second.get(job.id)
         assert (again.name, again.path, again.output_path) == (job.name, job.path, job.output_path)
-        assert again.status == JobStatus.RUNNING
+        assert again.status == State.RUNNING
         await wait_until(lambda: second.get(job.id).status.is_final, "the job to finish")
         done = second.get(job.id)
-        assert done.status == JobStatus.SUCCEEDED, done.reason
+        assert done.status == State.SUCCEEDED, done.reason
         assert (done.progress_done, done.progress_total) == (3, 3)
         assert (root / done.output_path).exists()
     finally:
@@ -103,7 +103,7 @@ async def test_restart_after_the_executor_died_marks_the_job_failed(dirs):
     await second.start()
     try:
         done = second.get(job.id)
-        assert done.status == JobStatus.FAILED
+        assert done.status == State.FAILED
         assert "server was restarting" in done.reason
         assert done.finished_at is not None
         await wait_until(
@@ -125,6 +125,6 @@ async def test_pending_jobs_survive_a_restart_and_run(tmp_path, notebook):
     await second.start()
     try:
         await wait_until(lambda: second.get(job.id).status.is_final, "the queued job to run")
-        assert second.get(job.id).status == JobStatus.SUCCEEDED
+        assert second.get(job.id).status == State.SUCCEEDED
     finally:
         await second.stop()

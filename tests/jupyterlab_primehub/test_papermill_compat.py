@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from jupyterlab_primehub.jobs import papermill_compat as pm
-from jupyterlab_primehub.jobs.execute import termination_message
+from primehub_executor import papermill_compat as pm
+from primehub_executor.run import termination_message
 
 
 def _error(ename: str, evalue: str) -> dict:

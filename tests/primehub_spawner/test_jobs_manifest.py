@@ -12,6 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from primehub_jobs_contract.executor import ExecutorSpec
 from primehub_spawner.catalog import CatalogSource
 from primehub_spawner.jobs.model import HubJob
 from primehub_spawner.jobs.requests import SubmitRequest
@@ -101,14 +102,19 @@ def test_gpu_job_pod_is_the_notebook_pod_of_that_choice(catalog_dict):
     assert pod["spec"]["restartPolicy"] == "Never"
     assert manifest["spec"]["backoffLimit"] == 0
     assert manifest["spec"]["activeDeadlineSeconds"] == 3600
-    cmd = container["command"]
-    assert cmd[:3] == ["python", "-m", "x.execute"]
-    assert cmd[cmd.index("--input") + 1] == "/project/phusers/reports/train.ipynb"
-    assert cmd[cmd.index("--output") + 1] == "/project/phusers/reports/train-output.ipynb"
-    assert cmd[cmd.index("--parameters") + 1] == '{"alpha": 0.5, "epochs": 3}'
-    assert cmd[cmd.index("--status-file") + 1] == (
-        "/project/phusers/.primehub-jobs/0123456789ab/status.json"
-    )
+    # the executor reads its spec from the pod's own annotation, through a downward-API file
+    assert container["command"] == ["python", "-m", "x.execute", "/etc/primehub-job/spec.json"]
+    spec = ExecutorSpec.from_json(pod["metadata"]["annotations"]["primehub.io/job-spec"])
+    assert spec.input == "/project/phusers/reports/train.ipynb"
+    assert spec.output == "/project/phusers/reports/train-output.ipynb"
+    assert spec.parameters == {"alpha": 0.5, "epochs": 3}
+    assert spec.status_file == "/project/phusers/.primehub-jobs/0123456789ab/status.json"
+    assert spec.termination_log == "/dev/termination-log"
+    assert {
+        "name": "primehub-job-spec",
+        "mountPath": "/etc/primehub-job",
+        "readOnly": True,
+    } in container["volumeMounts"]
     # no home volume: a job sees the group volumes and datasets, like PrimeHub's jobs
     assert not any(m["mountPath"] == "/home/jovyan" for m in container["volumeMounts"])
     assert [p["metadata"]["name"] for p in plan.pvcs][0] == "project-phusers"

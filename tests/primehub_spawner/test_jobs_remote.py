@@ -11,11 +11,11 @@ import json
 import pytest
 
 from jupyterlab_primehub.context import ServerContext
-from jupyterlab_primehub.errors import InvalidRequest
-from jupyterlab_primehub.jobs.model import Job, JobRequest, JobStatus
+from jupyterlab_primehub.jobs.model import Job, JobRequest, State
 from jupyterlab_primehub.jobs.paths import GROUP_VOLUME_MESSAGE
 from jupyterlab_primehub.jobs.remote import KubernetesJobBackend
 from jupyterlab_primehub.jobs.store import JobStore
+from primehub_jobs_contract.errors import InvalidRequest
 
 CONTEXT = ServerContext("team", "team", "cpu-1", "base", "alice", True)
 
@@ -85,7 +85,7 @@ def _mirror_finished(backend, tmp_path, status_file: dict | None, remote_extra: 
         output_path="team/sub/out.ipynb",
         backend="kubernetes",
         kernel="python3",
-        status=JobStatus.RUNNING,
+        status=State.RUNNING,
     )
     backend.store.add(job)
     backend._write_marker(job.id, {"group": "team", "hub": job.id})
@@ -107,7 +107,7 @@ def test_mirror_takes_ended_early_from_the_status_file(backend, tmp_path):
     ended = {"cellIndex": 1, "ename": "SystemExit", "evalue": "0"}
     status = {"state": "succeeded", "progress": {"done": 2, "total": 4}, "endedEarly": ended}
     job = _mirror_finished(backend, tmp_path, status, {})
-    assert job.status == JobStatus.SUCCEEDED
+    assert job.status == State.SUCCEEDED
     assert job.to_json()["endedEarly"] == ended
     assert (job.progress_done, job.progress_total) == (2, 4)
 

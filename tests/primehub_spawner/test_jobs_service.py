@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from primehub_jobs_contract.errors import Conflict, JobsError
 from primehub_spawner.catalog import CatalogSource
-from primehub_spawner.jobs.errors import Conflict, JobsError
 from primehub_spawner.jobs.requests import parse_submit, volume_path
 from primehub_spawner.jobs.service import (
     Caller,
@@ -94,10 +94,10 @@ def run(coro):
 @pytest.mark.parametrize(
     "raw, message",
     [
-        ("../x.ipynb", "outside the group volume of 'phusers'"),
-        ("/project/other/x.ipynb", "outside the group volume of 'phusers'"),
-        ("a/../../x.ipynb", "outside the group volume of 'phusers'"),
-        ("notes.txt", "is not a notebook"),
+        ("../x.ipynb", "must be inside the group volume of 'phusers'"),
+        ("/project/other/x.ipynb", "must be inside the group volume of 'phusers'"),
+        ("a/../../x.ipynb", "must be inside the group volume of 'phusers'"),
+        ("notes.txt", "must be a notebook"),
         (".primehub-jobs/1/input.ipynb", "must be outside the .primehub-jobs folder"),
     ],
 )
@@ -117,12 +117,12 @@ def test_absolute_paths_inside_the_volume_are_relative_afterwards():
     "body, message",
     [
         ([], "must be a JSON object"),
-        ({"path": "a.ipynb", "color": 1}, "color: unknown field"),
-        ({}, "path: required"),
-        ({"path": "a.ipynb", "deadline": 0}, "deadline: must be between 1 and"),
-        ({"path": "a.ipynb", "deadline": True}, "deadline: must be a number"),
+        ({"path": "a.ipynb", "color": 1}, "Unknown field.s. color"),
+        ({}, "'path' is required"),
+        ({"path": "a.ipynb", "deadline": 0}, "'deadline' must be a positive number"),
+        ({"path": "a.ipynb", "deadline": True}, "'deadline' must be a number"),
         ({"path": "a.ipynb", "parameters": {"1x": 1}}, "not a valid variable name"),
-        ({"path": "a.ipynb", "id": "../../etc"}, "id: must be 12 lower-case"),
+        ({"path": "a.ipynb", "id": "../../etc"}, "'id' must be 12 lower-case"),
     ],
 )
 def test_bad_submit_bodies_say_what_to_change(body, message):
@@ -135,7 +135,7 @@ def test_submit_uses_the_spawn_rules_and_messages(env):
     service = make()
     with pytest.raises(JobsError) as info:
         run(service.submit(ALICE, {"group": "Research_Lab", "path": "a.ipynb"}))
-    assert info.value.status == 403
+    assert info.value.status_code == 403
     assert info.value.message == (
         "group: you are not a member of 'Research_Lab' (your groups: 'phusers')"
     )
@@ -157,7 +157,7 @@ def test_jobs_are_private_to_their_user_and_admins_see_all(env):
     job = run(service.submit(ALICE, {"path": "a.ipynb"}))
     with pytest.raises(JobsError) as info:
         run(service.get(Caller("bob"), job.id))
-    assert info.value.status == 404
+    assert info.value.status_code == 404
     assert run(service.get(Caller("root", admin=True), job.id)).id == job.id
     assert run(service.list(Caller("bob")))[1] == 0
 

@@ -16,6 +16,7 @@ from launch_cases import CASES, build
 from test_spawner import make_spawner, manifest_for, run  # noqa: F401 (fixture)
 from traitlets.config import Application, Config
 
+from primehub_jobs_contract.executor import ExecutorSpec
 from primehub_spawner.jobs.manifest import job_manifest
 from primehub_spawner.jobs.pod_settings import PodSettingsOptions
 from primehub_spawner.kernel_gateway import KernelGatewaySettings, kernel_pod, sidecar_pod
@@ -100,8 +101,8 @@ def hardened(catalog) -> dict[str, dict]:
     job = job_manifest(
         job_plan(catalog),
         job_id="0123456789ab",
-        command=["python", "-m", "x.execute", "spec.json"],
-        workdir="/project/phusers",
+        spec=ExecutorSpec(input="/project/phusers/a.ipynb", output="/project/phusers/b.ipynb"),
+        executor=("python", "-m", "x.execute"),
         deadline_seconds=3600,
         namespace="hub",
         settings=SETTINGS,
@@ -219,8 +220,7 @@ def test_default_job_settings_are_kubespawners(catalog):
     job = job_manifest(
         job_plan(catalog),
         job_id="0123456789ab",
-        command=["run"],
-        workdir="/project/phusers",
+        spec=ExecutorSpec(input="/project/phusers/a.ipynb", output="/project/phusers/b.ipynb"),
         deadline_seconds=60,
         settings=settings,
     )

@@ -1,10 +1,12 @@
 """The job executor: runs one notebook snapshot with nbclient in its own process.
 
-Usable stand-alone (the Kubernetes job pods run it the same way)::
+The same way everywhere (the local backend next to the server, a Kubernetes job pod)::
 
-    python -m jupyterlab_primehub.jobs.execute --input snapshot.ipynb --output out.ipynb \\
-        --cwd /project/team --parameters '{"alpha": 0.1}' --timeout 600 --deadline 86400 \\
-        --status-file status.json --log-file job.log --artifacts ./artifacts --job-id 1a2b
+    python -m primehub_executor spec.json
+
+where ``spec.json`` is an :class:`primehub_jobs_contract.executor.ExecutorSpec` (input and
+output notebook, working folder, kernel, parameters, per-cell timeout, deadline, status file,
+log file, job id, artifacts folder and limits, papermill's input path, termination log).
 
 It writes a JSON status file (state, progress, error, kernel PID) after every cell, saves the
 partial output notebook after every cell, streams cell stdout/stderr to the log, and on SIGTERM
@@ -15,7 +17,7 @@ the run early and the job *succeeds* (status ``endedEarly``: the cell and its Sy
 remaining cells are not run; the output notebook marks the place); the output notebook carries
 papermill's ``metadata.papermill`` (notebook and cells) besides our own ``primehub_job`` block.
 In a Kubernetes pod the final state also goes to the container's termination message
-(``--termination-log``), where the hub reads it.
+(the spec's ``termination_log``), where the hub reads it.
 Exit codes: 0 succeeded (also when ended early), 1 failed, 2 usage error, 143 cancelled.
 """
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import signal
@@ -37,13 +38,15 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from .. import __version__
-from . import artifacts as artifacts_mod
+from primehub_executor import artifacts as artifacts_mod
+from primehub_executor.params import UnsupportedLanguage, inject_parameters
+from primehub_jobs_contract import VERSION as __version__
+from primehub_jobs_contract.executor import EXECUTOR_MODULE, ExecutorSpec, SpecError
+from primehub_jobs_contract.processes import process_start_time
+from primehub_jobs_contract.status import termination_message, write_status
+from primehub_jobs_contract.times import iso, utcnow
+
 from . import papermill_compat as pm
-from .model import isoformat, utcnow
-from .params import UnsupportedLanguage, inject_parameters
-from .processes import process_start_time
-from .status import write_status
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 143
 
@@ -55,8 +58,6 @@ EARLY_STYLE = 'style="font-family:Helvetica Neue, Helvetica, Arial, sans-serif; 
 # again, so the markers of an earlier run never pile up.
 BANNER_TAG = pm.ERROR_MARKER_TAG
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-TERMINATION_LOG_ENV = "PRIMEHUB_JOB_TERMINATION_LOG"
-INPUT_PATH_ENV = "PRIMEHUB_JOB_INPUT_PATH"
 
 
 class JobLog:
@@ -66,7 +67,7 @@ class JobLog:
         self.stream = stream
 
     def event(self, message: str) -> None:
-        self.stream.write(f"[{isoformat(utcnow())}] {message}\n")
+        self.stream.write(f"[{iso(utcnow())}] {message}\n")
         self.stream.flush()
 
     def raw(self, text: str) -> None:
@@ -100,7 +101,7 @@ class StreamingClient(NotebookClient):
 class Executor:
     """Runs one notebook; all state it reports goes through ``self.status``."""
 
-    def __init__(self, args: argparse.Namespace, log: JobLog) -> None:
+    def __init__(self, args: ExecutorSpec, log: JobLog) -> None:
         self.args = args
         self.log = log
         self.status: dict[str, Any] = {
@@ -111,7 +112,7 @@ class Executor:
             "kernelPid": None,
             "kernelPidStart": None,
             "progress": {"done": 0, "total": 0},
-            "startedAt": isoformat(utcnow()),
+            "startedAt": iso(utcnow()),
             "finishedAt": None,
             "error": None,
             "reason": None,
@@ -160,7 +161,7 @@ class Executor:
             error=error,
             reason=reason,
             endedEarly=ended_early,
-            finishedAt=isoformat(utcnow()),
+            finishedAt=iso(utcnow()),
             currentCell=None,
         )
         if self.nb is not None:
@@ -479,55 +480,13 @@ class Executor:
                 pass
 
 
-def _seconds(value: str) -> float | None:
-    number = float(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return number or None  # 0 = no limit
-
-
-def _parameters(value: str) -> dict[str, Any]:
-    try:
-        data = json.loads(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise argparse.ArgumentTypeError("must be a JSON object")
-    return data
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """Command-line interface of the executor."""
+    """Command line of the executor: one spec file (``primehub_jobs_contract.executor``)."""
     p = argparse.ArgumentParser(
-        prog="python -m jupyterlab_primehub.jobs.execute",
+        prog=f"python -m {EXECUTOR_MODULE}",
         description="Run a notebook as a PrimeHub job (nbclient, papermill-style parameters).",
     )
-    p.add_argument("--input", required=True, type=Path, help="notebook to run (a snapshot)")
-    p.add_argument("--output", required=True, type=Path, help="where to write the output notebook")
-    p.add_argument("--cwd", type=Path, help="kernel working directory (default: input's folder)")
-    p.add_argument("--parameters", type=_parameters, default={}, help="JSON object of parameters")
-    p.add_argument("--kernel", help="kernel name (default: the notebook's kernelspec)")
-    p.add_argument("--timeout", type=_seconds, default=None, help="per-cell timeout, s (0=none)")
-    p.add_argument("--deadline", type=_seconds, default=None, help="whole-job deadline, s (0=none)")
-    p.add_argument("--status-file", type=Path, help="JSON status file written as the job runs")
-    p.add_argument("--log-file", type=Path, help="job log (appended); default: stdout")
-    p.add_argument("--job-id", default="", help="exported to the kernel as PRIMEHUB_JOB_ID")
-    p.add_argument("--artifacts", type=Path, help="exported as PRIMEHUB_JOB_ARTIFACTS")
-    p.add_argument("--max-artifact-files", type=int, default=artifacts_mod.DEFAULT_MAX_FILES)
-    p.add_argument("--max-artifact-bytes", type=int, default=artifacts_mod.DEFAULT_MAX_BYTES)
-    p.add_argument(
-        "--input-path",
-        default=os.environ.get(INPUT_PATH_ENV) or None,
-        help="the submitted notebook, as papermill's input_path (default: --input; "
-        f"${INPUT_PATH_ENV})",
-    )
-    p.add_argument(
-        "--termination-log",
-        type=Path,
-        default=os.environ.get(TERMINATION_LOG_ENV) or None,
-        help="write the final state as JSON into this file if it exists (a Kubernetes "
-        f"container's terminationMessagePath; ${TERMINATION_LOG_ENV})",
-    )
+    p.add_argument("spec", type=Path, help="the job's spec file (JSON, see ExecutorSpec)")
     return p
 
 
@@ -536,27 +495,27 @@ def _exit_text(ended: dict[str, Any]) -> str:
     return ": ".join(part for part in (ended.get("ename"), ended.get("evalue")) if part)
 
 
-def termination_message(status: dict[str, Any]) -> str:
-    """PURE: the container termination message the hub reads: ``{"state", "endedEarly"}`` as
-    JSON, well under the kubelet's 4096 bytes (an evalue is "" or "0"; anything longer is cut)."""
-    ended = status.get("endedEarly")
-    if ended:
-        ended = {**ended, "evalue": str(ended.get("evalue") or "")[:200]}
-    return json.dumps({"state": status.get("state"), "endedEarly": ended or None})
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
-    args.cwd = args.cwd or args.input.resolve().parent
-    # The kernel inherits our environment: this is how the notebook finds its job id and folder.
-    os.environ["PRIMEHUB_JOB_ID"] = args.job_id
-    if args.artifacts:
-        args.artifacts.mkdir(parents=True, exist_ok=True)
-        os.environ["PRIMEHUB_JOB_ARTIFACTS"] = str(args.artifacts.resolve())
-    stream = open(args.log_file, "a", buffering=1) if args.log_file else sys.stdout  # noqa: SIM115
     try:
-        executor = Executor(args, JobLog(stream))
+        spec = ExecutorSpec.read(args.spec)
+    except (OSError, SpecError) as e:
+        print(f"{EXECUTOR_MODULE}: cannot use the spec {args.spec}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    spec.cwd = spec.cwd or str(Path(spec.input).resolve().parent)
+    if spec.max_artifact_files is None:
+        spec.max_artifact_files = artifacts_mod.DEFAULT_MAX_FILES
+    if spec.max_artifact_bytes is None:
+        spec.max_artifact_bytes = artifacts_mod.DEFAULT_MAX_BYTES
+    # The kernel inherits our environment: this is how the notebook finds its job id and folder.
+    os.environ["PRIMEHUB_JOB_ID"] = spec.job_id
+    if spec.artifacts:
+        Path(spec.artifacts).mkdir(parents=True, exist_ok=True)
+        os.environ["PRIMEHUB_JOB_ARTIFACTS"] = str(Path(spec.artifacts).resolve())
+    stream = open(spec.log_file, "a", buffering=1) if spec.log_file else sys.stdout  # noqa: SIM115
+    try:
+        executor = Executor(spec, JobLog(stream))
         started = time.monotonic()
         code = asyncio.run(executor.run())
         executor.log.event(f"Executor exiting after {time.monotonic() - started:.1f} s")

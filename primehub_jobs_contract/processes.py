@@ -1,4 +1,5 @@
-"""Process identity and termination by PID + start time, so a reused PID is never mistaken."""
+"""An executor process's identity: PID + start time (what status files record), so a reused PID
+is never mistaken for the job's executor; and termination by that identity."""
 
 from __future__ import annotations
 

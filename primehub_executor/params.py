@@ -14,7 +14,7 @@ from typing import Any
 
 import nbformat
 
-from ..errors import InvalidRequest
+from primehub_jobs_contract.errors import InvalidRequest
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"

@@ -44,7 +44,7 @@ def now() -> datetime:
 
 
 def timestamp(value: datetime) -> str:
-    """Papermill's timestamp format: ``isoformat()`` of an aware UTC datetime."""
+    """Papermill's timestamp format: ``iso()`` of an aware UTC datetime."""
     return value.astimezone(timezone.utc).isoformat()
 
 
