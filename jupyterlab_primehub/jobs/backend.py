@@ -1,8 +1,8 @@
 """The job backend interface: where a job's executor runs.
 
-``local`` runs executors as processes next to this server (``local.py``). A ``kubernetes``
-backend that hands jobs to the hub's jobs service arrives later and implements the same methods;
-the job's ``backend`` field selects one.
+``local`` runs executors as processes next to this server (``local.py``); ``kubernetes`` hands
+jobs to the hub's ``primehub-jobs`` service, which runs them as Kubernetes Jobs (``remote.py``).
+Both implement these methods; the job's ``backend`` field selects one.
 """
 
 from __future__ import annotations
