@@ -265,7 +265,7 @@ def test_users_stay_in_their_groups_and_jobs(hub, alice):
     for path in ("../other/x.ipynb", "/project/other/x.ipynb", "a/../../x.ipynb"):
         resp = jobs.call("POST", "/jobs", json={"group": "team", "path": path})
         assert resp.status_code == 400, resp.text
-        assert "outside the group volume of 'team'" in resp.json()["message"]
+        assert "must be inside the group volume of 'team'" in resp.json()["message"]
     resp = jobs.call(
         "POST", "/jobs", json={"group": "team", "path": "x.ipynb", "instanceType": "gpu-8"}
     )
