@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from primehub_spawner.quantities import parse_quantity
+
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -65,20 +67,6 @@ def field_ref(pod: Mapping[str, Any], path: str, pod_ip: str, node_name: str) ->
     raise PodSpecError(f"unsupported fieldRef.fieldPath {path!r}")
 
 
-_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9}
-
-
-def quantity(value: str | int | float) -> float:
-    """Parse a Kubernetes quantity (``500m``, ``2Gi``, ``1.5``) into a number."""
-    text = str(value).strip()
-    if text.endswith("m"):
-        return float(text[:-1]) / 1000
-    for suffix, mult in _SUFFIX.items():
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * mult
-    return float(text)
-
-
 def resource_ref(container: Mapping[str, Any], ref: Mapping[str, Any], node_alloc: Mapping) -> str:
     """Value of a ``resourceFieldRef`` (limits default to the node's allocatable, as kubelet)."""
     res = ref.get("resource", "")
@@ -89,8 +77,8 @@ def resource_ref(container: Mapping[str, Any], ref: Mapping[str, Any], node_allo
         raw = node_alloc.get(name)
     if raw is None:
         return "0"
-    divisor = quantity(ref.get("divisor") or 1)
-    value = quantity(raw) / divisor
+    divisor = parse_quantity(ref.get("divisor") or 1)
+    value = parse_quantity(raw) / divisor
     return str(int(-(-value // 1)))  # kubelet rounds up
 
 

@@ -9,18 +9,13 @@ import subprocess
 import time
 from pathlib import Path
 
+from primehub_jobs_contract.processes import process_start_time
+
 
 def start_time(pid: int) -> str | None:
-    """Kernel start time of ``pid`` (field 22 of /proc/<pid>/stat), None if it does not exist."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces; fields after the last ')' are fixed.
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return fields[19]
+    """Kernel start time of ``pid`` as recorded text, None if it does not run (or is a zombie)."""
+    ticks = process_start_time(pid)
+    return None if ticks is None else str(ticks)
 
 
 class ProcessTable:

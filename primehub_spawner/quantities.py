@@ -66,6 +66,22 @@ def parse_pod_memory(value: object) -> int:
     return int(round(float(m.group(1)) * factor))
 
 
+def parse_quantity(value: object) -> float:
+    """Any Kubernetes quantity as a plain number (``500m`` -> 0.5, ``2Gi`` -> 2147483648,
+    ``3`` -> 3.0), as the API server writes them in pods and nodes."""
+    if isinstance(value, bool):
+        raise QuantityError(f"{value!r} is not a quantity")
+    if isinstance(value, int | float):
+        return float(value)
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        raise QuantityError(f"{value!r} is not a quantity (use e.g. 2, 500m or 2Gi)")
+    number, suffix = float(m.group(1)), m.group(2) or ""
+    if suffix == "m":
+        return number / 1000
+    return number * (_BINARY.get(suffix) or _DECIMAL[suffix])
+
+
 def parse_count(value: object) -> int:
     """A whole, non-negative number such as a GPU count."""
     if isinstance(value, bool):

@@ -209,9 +209,6 @@ def test_referenced_objects_and_quantities() -> None:
         }
     }
     assert podspec.referenced_objects(pod) == ({"c1", "c2"}, {"s1", "s2"})
-    assert podspec.quantity("500m") == 0.5
-    assert podspec.quantity("2Gi") == 2 * 2**30
-    assert podspec.quantity(3) == 3
 
 
 def test_sandbox_working_dir_is_created_inside_only() -> None:

@@ -11,6 +11,7 @@ from primehub_spawner.quantities import (
     parse_cpu,
     parse_memory,
     parse_pod_memory,
+    parse_quantity,
 )
 
 
@@ -37,6 +38,20 @@ def test_memory_refuses(bad):
 def test_pod_memory_accepts_bytes():
     assert parse_pod_memory("1073741824") == 2**30
     assert parse_pod_memory("1Gi") == 2**30
+
+
+@pytest.mark.parametrize(
+    "text, number", [("500m", 0.5), ("2Gi", 2 * 2**30), (3, 3.0), ("1k", 1000.0), ("1", 1.0)]
+)
+def test_any_quantity_as_the_api_server_writes_it(text, number):
+    # localk8s's node reads resourceFieldRef values with it too
+    assert parse_quantity(text) == number
+
+
+@pytest.mark.parametrize("bad", ["2GB", "", True, "-1"])
+def test_any_quantity_refuses(bad):
+    with pytest.raises(QuantityError):
+        parse_quantity(bad)
 
 
 @given(st.integers(min_value=1, max_value=2**20))
