@@ -2,7 +2,8 @@
 
 Per spawn: ``apply_user_options`` (JupyterHub runs it for form and REST spawns alike)
 loads the catalog, validates the options (:mod:`.user_options`), admits the launch
-against the quotas (:mod:`.quota`, reserving it) and computes the pod
+against the quotas (:mod:`.quota`, reserving it; usage from the shared watch cache of group
+pods, :mod:`.podcache`) and computes the pod
 (:mod:`.launch`). KubeSpawner makes its pod (hub env and token, command, port, hooks); the
 pure :func:`.pods.render_pod` then writes what the plan and the admin's pod settings decide
 (image, resources, security contexts, placement, service account), the same renderer as job
@@ -25,7 +26,6 @@ from typing import Any, ClassVar
 from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
-from kubespawner.reflector import ResourceReflector
 from tornado import web
 from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
@@ -46,7 +46,6 @@ from .kernel_gateway import (
     use_split,
 )
 from .launch import (
-    GROUP_LABEL,
     LaunchRequest,
     LaunchSettings,
     PodPlan,
@@ -54,6 +53,7 @@ from .launch import (
     plan_launch,
 )
 from .overview import groups_overview
+from .podcache import GroupPodReflector
 from .pods import CONTAINER_NAME, POD_SETTING_NAMES, ContainerSpec, PodSettings, render_pod
 from .progress import describe_event, fatal_reason
 from .quota import QuotaExceeded, QuotaLedger, Usage
@@ -72,22 +72,6 @@ class _JSONResponse:
 
     def __init__(self, obj: Any) -> None:
         self.data = json.dumps(obj)
-
-
-class GroupPodReflector(ResourceReflector):
-    """Watch cache of every pod carrying the ``primehub.io/group`` label (notebooks and
-    jobs): the source of quota usage. One per namespace, shared by all spawners."""
-
-    kind = "pods"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.label_selector = GROUP_LABEL  # existence selector: any value
-
-    @property
-    def pods(self) -> dict[str, dict]:
-        """``namespace/name`` -> pod dict."""
-        return self.resources
 
 
 async def _apply_options_hook(spawner: PrimeHubSpawner, options: dict) -> None:

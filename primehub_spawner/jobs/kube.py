@@ -1,4 +1,5 @@
-"""Thin Kubernetes glue of the jobs service: Jobs, pod logs, PVCs and the pod watch cache.
+"""Thin Kubernetes glue of the jobs service: Jobs, pod logs, PVCs and the watch cache of group
+pods (:class:`~primehub_spawner.podcache.GroupPodReflector`, the spawner's cache too).
 
 Permissions used (namespace-scoped): jobs create/get/list/delete; pods get/list/watch;
 pods/log get; persistentvolumeclaims get/create (group volumes that do not exist yet).
@@ -13,7 +14,7 @@ from typing import Any
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner.clients import load_config, shared_client
 
-from ..spawner import GroupPodReflector
+from ..podcache import GroupPodReflector
 from .manifest import JOB_COMPONENT
 
 

@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from primehub_jobs_contract.errors import Conflict, JobsError
+from primehub_jobs_contract.states import State
 from primehub_spawner.catalog import CatalogSource
-from primehub_spawner.jobs.requests import parse_submit, volume_path
-from primehub_spawner.jobs.service import (
-    Caller,
-    JobsService,
-    Settings,
+from primehub_spawner.jobs.outcome import (
+    DELETED_OUTSIDE,
+    Outcome,
     ended_early,
+    final_outcome,
     job_outcome,
     pending_reason,
 )
+from primehub_spawner.jobs.requests import parse_submit, volume_path
+from primehub_spawner.jobs.service import Caller, JobsService, Settings
 from primehub_spawner.jobs.store import JobStore
 
 ALICE = Caller("alice")
@@ -278,6 +284,24 @@ def test_ended_early_comes_from_the_executors_termination_message():
     }
 
 
+def test_final_outcome_adds_where_a_success_ended_early_and_a_deleted_job():
+    ended = {"cellIndex": 2, "ename": "SystemExit", "evalue": "0"}
+    message = json.dumps({"state": "succeeded", "endedEarly": ended})
+    assert final_outcome({"status": {"active": 1}}, None, 60) is None
+    assert final_outcome({"status": {"succeeded": 1}}, _terminated_pod(0, message), 60) == (
+        Outcome(State.SUCCEEDED, None, 0, ended)
+    )
+    # only a success says where it ended early
+    failed = {"status": {"conditions": [{"type": "Failed", "status": "True"}]}}
+    lying = json.dumps({"state": "succeeded", "endedEarly": ended})
+    outcome = final_outcome(failed, _terminated_pod(1, lying), 60)
+    assert (outcome.state, outcome.exit_code, outcome.ended_early) == (State.FAILED, 1, None)
+    # the Job is gone before it ended: failed, with nothing read from a pod
+    assert final_outcome(None, _terminated_pod(0, message), 60) == Outcome(
+        State.FAILED, DELETED_OUTSIDE, None, None
+    )
+
+
 def test_a_job_that_ended_early_is_succeeded_with_where_it_ended(env):
     make, clock, kube = env
     service = make()
@@ -351,3 +375,19 @@ def test_saved_logs_expire_after_the_retention_period(env, tmp_path):
     assert not (tmp_path / "logs" / f"{job.id}.log").exists()
     expired = run(service.get(ALICE, job.id))
     assert expired.reason == "Cancelled by alice (log expired)"
+
+
+def test_the_service_shares_the_pod_cache_without_loading_the_spawner():
+    # one watch cache class for both hub processes, in its own module: the jobs service does
+    # not import the KubeSpawner glue to get it
+    code = (
+        "import sys; import primehub_spawner.jobs.app; "
+        "from primehub_spawner.jobs import kube; from primehub_spawner import podcache; "
+        "assert kube.GroupPodReflector is podcache.GroupPodReflector; "
+        "assert 'primehub_spawner.spawner' not in sys.modules, 'spawner.py was imported'; "
+        "from primehub_spawner import spawner; "
+        "assert spawner.GroupPodReflector is podcache.GroupPodReflector"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)

@@ -1,0 +1,239 @@
+"""The scheduling round: reconcile started jobs, fire due schedules, admit and launch queued
+jobs within the quotas, remove finished Jobs after their TTL.
+
+``AdmissionRound.tick`` runs every few seconds (and right after a submit). The Kubernetes Jobs
+are the truth for anything started (:mod:`.outcome` reads them); the pure queue
+(:mod:`.queue`) decides which pending jobs start, over the group pods of the watch cache; a job
+starts as a Kubernetes Job whose pod is the notebook pod of the same choice
+(:mod:`..launch`, :mod:`.manifest`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from primehub_jobs_contract.errors import JobsError
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.times import iso
+
+from ..catalog import UserView
+from ..launch import LaunchRequest, LaunchSettings, PodPlan, label_value, plan_launch
+from ..quantities import Resources
+from ..user_options import Choice
+from .kube import KubeError
+from .manifest import JOB_COMPONENT, JobPaths, executor_spec, job_manifest, job_object_name
+from .model import HubJob
+from .outcome import final_outcome, job_outcome, pending_reason
+from .queue import InFlight, QueuedJob, admit
+from .requests import SubmitRequest
+from .shared import ACTIVE, Shared
+from .submit import choose
+
+
+class AdmissionRound:
+    """One service's scheduling round; ``fire_schedules`` runs between reconciling and admitting
+    (so "the previous run is still active" is current)."""
+
+    def __init__(self, shared: Shared, fire_schedules: Callable[[], Awaitable[None]]) -> None:
+        self.shared = shared
+        self.fire_schedules = fire_schedules
+
+    async def tick(self) -> None:
+        """Reconcile, admit, fire schedules, clean up."""
+        s = self.shared
+        async with s.lock:
+            k8s_jobs = await s.kube.list_jobs()
+            active, _ = await s.db(s.store.jobs, states=ACTIVE, oldest_first=True)
+            for job in active:
+                if job.state != State.PENDING:
+                    await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
+            await self.fire_schedules()  # after reconciling: "previous run active" is current
+            pending, _ = await s.db(s.store.jobs, states=(State.PENDING,), oldest_first=True)
+            await self.admit(pending)
+            await self.cleanup(k8s_jobs)
+
+    async def reconcile(self, job: HubJob, k8s_job: dict | None) -> None:
+        """Bring a started job up to date with its Kubernetes Job (None: gone) and pod."""
+        s = self.shared
+        before = (job.state, job.reason, job.started_at)
+        pods = s.kube.job_pods(job_object_name(job.id))
+        pod = pods[0] if pods else None
+        outcome = final_outcome(k8s_job, pod, job.deadline)
+        if outcome is not None:
+            if k8s_job is not None:  # (a Job deleted outside leaves no exit code to keep)
+                await s.save_log(job)
+                job.exit_code = outcome.exit_code
+                job.ended_early = outcome.ended_early
+            s.finish(job, outcome.state, outcome.reason)
+        elif pod is not None:
+            phase = (pod.get("status") or {}).get("phase")
+            if phase == "Running" and job.state != State.RUNNING:
+                job.state = State.RUNNING
+                job.reason = None
+                job.started_at = s.clock()
+                s.log.info("Job %s running in pod %s", job.id, pod["metadata"]["name"])
+            elif phase == "Pending":
+                job.reason = pending_reason(pod)
+        if (job.state, job.reason, job.started_at) != before or job.log_saved:
+            await s.db(s.store.save_job, job)
+
+    async def admit(self, pending: list[HubJob]) -> None:
+        """Start the pending jobs the quotas allow (oldest first); the others say why they
+        wait."""
+        if not pending:
+            return
+        s = self.shared
+        catalog = await s.load_catalog()
+        in_flight, queued, choices = [], [], {}
+        preparing, _ = await s.db(s.store.jobs, states=(State.PREPARING,))
+        for job in preparing:
+            if not s.kube.job_pods(job_object_name(job.id)):
+                it = catalog.instance_types.get(job.instance_type)
+                if it is not None:
+                    in_flight.append(
+                        InFlight(
+                            job.id,
+                            label_value(job.user),
+                            label_value(job.group),
+                            Resources(it.cpu, it.memory, it.gpu),
+                        )
+                    )
+        for job in pending:
+            view = catalog.for_user(job.user, job.hub_groups)
+            try:
+                choice = choose(
+                    view,
+                    SubmitRequest(
+                        path=job.path,
+                        group=job.group,
+                        instance_type=job.instance_type,
+                        image=job.image,
+                    ),
+                )
+            except JobsError as e:
+                s.finish(job, State.FAILED, f"Cannot start any more: {e.message}")
+                await s.db(s.store.save_job, job)
+                continue
+            choices[job.id] = (choice, view)
+            group = choice.group.group
+            queued.append(
+                QueuedJob(
+                    id=job.id,
+                    user=job.user,
+                    group=job.group,
+                    user_label=label_value(job.user),
+                    group_label=label_value(job.group),
+                    request=Resources(
+                        choice.instance_type.cpu,
+                        choice.instance_type.memory,
+                        choice.instance_type.gpu,
+                    ),
+                    quota=group.quota,
+                    project_quota=group.project_quota,
+                )
+            )
+        decision = admit(queued, s.kube.pods, in_flight)
+        by_id = {j.id: j for j in pending}
+        for job_id, reason in decision.waiting.items():
+            job = by_id[job_id]
+            if job.reason != reason:
+                job.reason = reason
+                await s.db(s.store.save_job, job)
+        for job_id in decision.start:
+            job = by_id[job_id]
+            choice, view = choices[job_id]
+            await self.launch(job, choice, view)
+
+    def plan(self, job: HubJob, choice: Choice, view: UserView) -> PodPlan:
+        """The job's pod plan: what a notebook of the same choice gets, without home volume."""
+        return plan_launch(
+            LaunchRequest(
+                user=job.user,
+                name=job_object_name(job.id),
+                group=choice.group,
+                instance_type=choice.instance_type,
+                image=choice.image,
+                other_groups=tuple(g for g in view.groups if g.name != choice.group.name),
+            ),
+            LaunchSettings(
+                home_pvc_name="",
+                project_root=self.shared.settings.project_root,
+                component=JOB_COMPONENT,
+                usage_component="job",
+            ),
+        )
+
+    def manifest(self, job: HubJob, choice: Choice, view: UserView) -> tuple[PodPlan, dict]:
+        """The plan and the Kubernetes Job manifest of ``job``."""
+        settings = self.shared.settings
+        plan = self.plan(job, choice, view)
+        paths = JobPaths(
+            volume=f"{settings.project_root.rstrip('/')}/{job.group}",
+            notebook=job.path,
+            output=job.output,
+            job_id=job.id,
+            snapshot=job.snapshot,
+        )
+        spec = executor_spec(
+            paths,
+            parameters=job.parameters,
+            kernel=job.kernel,
+            cell_timeout=job.cell_timeout,
+        )
+        manifest = job_manifest(
+            plan,
+            job_id=job.id,
+            spec=spec,
+            deadline_seconds=job.deadline,
+            executor=settings.executor,
+            namespace=settings.namespace,
+            extra_env=dict(settings.extra_env),
+            settings=settings.pod,
+        )
+        return plan, manifest
+
+    async def launch(self, job: HubJob, choice: Choice, view: UserView) -> None:
+        """Create the job's volumes and Kubernetes Job (it is then ``preparing``)."""
+        s = self.shared
+        plan, manifest = self.manifest(job, choice, view)
+        job.state = State.PREPARING
+        job.reason = "Creating the Kubernetes Job"
+        await s.db(s.store.save_job, job)
+        try:
+            await s.kube.ensure_pvcs(plan.pvcs)
+            await s.kube.create_job(manifest)
+        except KubeError as e:
+            s.finish(job, State.FAILED, str(e))
+        await s.db(s.store.save_job, job)
+        s.log.info("Job %s: Kubernetes Job %s created", job.id, manifest["metadata"]["name"])
+
+    async def cleanup(self, k8s_jobs: dict[str, dict]) -> None:
+        """Delete finished Jobs after the TTL (ttlSecondsAfterFinished is alpha in 1.20) and
+        saved logs after the retention period."""
+        s = self.shared
+        now = s.clock()
+        ttl = timedelta(seconds=s.settings.finished_ttl)
+        for name in k8s_jobs:
+            job_id = name.removeprefix(job_object_name(""))
+            job = await s.db(s.store.job, job_id)
+            expired = job is not None and job.state.is_final and job.finished_at is not None
+            # A Job we have no record of (e.g. a lost database) is only removed once it ended.
+            orphan_done = job is None and job_outcome(k8s_jobs[name], None, 0) is not None
+            if orphan_done or (expired and now - job.finished_at > ttl):
+                if job is not None:
+                    await s.save_log(job)
+                    await s.db(s.store.save_job, job)
+                try:
+                    await s.kube.delete_job(name)
+                except KubeError as e:
+                    s.log.warning("Could not delete finished Job %s: %s", name, e)
+        cutoff = iso(now - s.settings.log_retention) or ""
+        for job in await s.db(s.store.finished_before, cutoff):
+            path = s.log_path(job.id)
+            if job.log_saved:
+                await asyncio.to_thread(path.unlink, missing_ok=True)
+                job.log_saved = False
+                job.reason = (job.reason or "") + " (log expired)"
+                await s.db(s.store.save_job, job)

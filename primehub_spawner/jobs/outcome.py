@@ -1,0 +1,123 @@
+"""PURE: what a job's Kubernetes Job and pod say about it (no I/O, no clock).
+
+``final_outcome`` decides how a started job ended (state, reason, exit code and, for a success,
+where the notebook ended early) from its Job's status, its pod's container status and the
+executor's termination message; ``pending_reason`` says why its pod is not running yet. The
+admission round (:mod:`.admission`) applies them to the stored job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from primehub_jobs_contract.states import State
+
+DELETED_OUTSIDE = "The Kubernetes Job was deleted outside PrimeHub before it finished."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a started job ended."""
+
+    state: State
+    reason: str | None
+    exit_code: int | None
+    ended_early: dict[str, Any] | None = None
+
+
+def final_outcome(k8s_job: dict | None, pod: dict | None, deadline: int) -> Outcome | None:
+    """The job's end from its Kubernetes Job (None: deleted before it ended) and newest pod;
+    None while it has not ended."""
+    if k8s_job is None:
+        return Outcome(State.FAILED, DELETED_OUTSIDE, None)
+    ended = job_outcome(k8s_job, pod, deadline)
+    if ended is None:
+        return None
+    state, reason, code = ended
+    return Outcome(state, reason, code, ended_early(pod) if state == State.SUCCEEDED else None)
+
+
+def job_outcome(
+    k8s_job: dict, pod: dict | None, deadline: int
+) -> tuple[State, str | None, int | None] | None:
+    """The final state of a Kubernetes Job (None while it has not ended)."""
+    status = k8s_job.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    code, term_reason = _exit(pod)
+    if "Complete" in conditions or (status.get("succeeded") or 0) > 0:
+        return State.SUCCEEDED, None, code
+    failed = conditions.get("Failed")
+    if failed is None:
+        # A failed pod alone is not the end yet: the controller's condition says why (a pod
+        # killed for the deadline must not read as a cancel).
+        return None
+    if failed.get("reason") == "DeadlineExceeded":
+        return (
+            State.FAILED,
+            f"Deadline exceeded: the job ran longer than {deadline} seconds "
+            "(activeDeadlineSeconds); the partial output notebook was saved.",
+            code,
+        )
+    if code == 1:
+        why = "The notebook raised an error; see the log and the output notebook."
+        return State.FAILED, why, code
+    if code == 143:
+        return State.CANCELLED, "The job's pod was stopped (SIGTERM).", code
+    if term_reason == "OOMKilled" or code == 137:
+        return State.FAILED, f"The job's pod was killed ({term_reason or 'exit code 137'}).", code
+    detail = f"exit code {code}" if code is not None else failed.get("message") or "no pod"
+    return State.FAILED, f"The job's pod failed ({detail}).", code
+
+
+def ended_early(pod: dict | None) -> dict[str, Any] | None:
+    """Where a succeeded job's notebook ended early (``sys.exit(0)``, papermill's rule),
+    from the executor's termination message (``{"state", "endedEarly"}``): ``{"cellIndex",
+    "ename", "evalue"}``, or None (ran to the end, or no message: an older executor or a runtime
+    without termination messages)."""
+    for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        message = ((cs.get("state") or {}).get("terminated") or {}).get("message")
+        if not message:
+            continue
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return None
+        ended = data.get("endedEarly") if isinstance(data, dict) else None
+        if not isinstance(ended, dict) or data.get("state") != "succeeded":
+            return None
+        index = ended.get("cellIndex")
+        return {
+            "cellIndex": index if isinstance(index, int) and not isinstance(index, bool) else None,
+            "ename": str(ended.get("ename") or "SystemExit")[:100],
+            "evalue": str(ended.get("evalue") or "")[:200],
+        }
+    return None
+
+
+def _exit(pod: dict | None) -> tuple[int | None, str | None]:
+    if pod is None:
+        return None, None
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        term = (cs.get("state") or {}).get("terminated")
+        if term:
+            return term.get("exitCode"), term.get("reason")
+    return None, None
+
+
+def pending_reason(pod: dict) -> str:
+    """Why a job's pod is not running yet, in the scheduler's or node's words."""
+    status = pod.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return f"Waiting for a node: {cond.get('message') or cond.get('reason')}"
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return f"Starting: {waiting.get('reason')}" + (
+                f" ({waiting['message']})" if waiting.get("message") else ""
+            )
+    return "Starting the job's pod"

@@ -1,0 +1,140 @@
+"""What the parts of the jobs service share.
+
+``Caller`` (who is asking), ``Settings`` (the admin's, from ``JobsApp``'s traits) and
+``Shared``: the store, Kubernetes, catalog, clock and lock of one service, with the few steps on
+one job that more than one part takes (finish it, keep its log, delete its Kubernetes objects).
+The parts are :mod:`.queries`, :mod:`.submit`, :mod:`.admission` and :mod:`.schedules`;
+:mod:`.service` wires them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from primehub_jobs_contract.errors import Unavailable
+from primehub_jobs_contract.executor import EXECUTOR_COMMAND
+from primehub_jobs_contract.states import State
+from primehub_jobs_contract.times import utcnow
+
+from ..catalog import Catalog, CatalogError, CatalogSource, UserView
+from ..pods import PodSettings
+from .kube import Kube, KubeError
+from .manifest import job_object_name
+from .model import HubJob
+from .store import JobStore
+
+ACTIVE = (State.PENDING, State.PREPARING, State.RUNNING)
+MAX_ARCHIVED_LOG = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a hub user with their JupyterHub groups."""
+
+    name: str
+    hub_groups: tuple[str, ...] = ()
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Admin settings of the service (from its traits)."""
+
+    namespace: str = "default"
+    project_root: str = "/project"
+    executor: tuple[str, ...] = EXECUTOR_COMMAND
+    default_deadline: int = 86400
+    max_deadline: int = 7 * 86400
+    finished_ttl: float = 600
+    log_retention: timedelta = timedelta(days=7)
+    tick_interval: float = 2.0
+    extra_env: tuple[tuple[str, str], ...] = ()
+    # the admin's pod settings of notebook pods (JobsApp's KubeSpawner-named options)
+    pod: PodSettings = field(default_factory=PodSettings)
+
+
+class Shared:
+    """One service's store, Kubernetes, catalog, settings, clock and the lock that keeps one
+    scheduling round or action on a job's state at a time."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        kube: Kube,
+        catalog: CatalogSource,
+        logs_dir: Path,
+        settings: Settings,
+        log: logging.Logger | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.kube = kube
+        self.catalog = catalog
+        self.logs_dir = Path(logs_dir)
+        self.settings = settings
+        self.log = log or logging.getLogger("primehub_spawner.jobs.service")
+        self.clock = clock
+        self.lock = asyncio.Lock()  # one round or action on a job's state at a time
+        self.wakeup = asyncio.Event()  # set: run the next scheduling round now
+
+    async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a store call off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def load_catalog(self) -> Catalog:
+        """The catalog; an invalid one makes the service unavailable (503), not broken."""
+        try:
+            return await asyncio.to_thread(self.catalog.get)
+        except CatalogError as e:
+            self.log.error("Catalog is invalid: %s", e)
+            raise Unavailable(
+                "Job options are unavailable: the catalog has an error. Please contact admin."
+            ) from None
+
+    async def view(self, caller: Caller) -> UserView:
+        """What the caller may launch."""
+        catalog = await self.load_catalog()
+        return catalog.for_user(caller.name, caller.hub_groups)
+
+    def log_path(self, job_id: str) -> Path:
+        """Where a job's log is kept after its pod is gone."""
+        return self.logs_dir / f"{job_id}.log"
+
+    def finish(self, job: HubJob, state: State, reason: str | None) -> None:
+        """Mark ``job`` ended now (the caller saves it)."""
+        job.state = state
+        job.reason = reason
+        job.finished_at = self.clock()
+        self.log.info("Job %s %s%s", job.id, state.value, f": {reason}" if reason else "")
+
+    async def save_log(self, job: HubJob) -> None:
+        """Keep the pod's log after the pod is gone (pod log API -> the service's logs dir)."""
+        if job.log_saved:
+            return
+        pods = self.kube.job_pods(job_object_name(job.id))
+        if not pods:
+            return
+        try:
+            text = await self.kube.pod_log(
+                pods[0]["metadata"]["name"], limit_bytes=MAX_ARCHIVED_LOG
+            )
+        except KubeError as e:
+            self.log.warning("Job %s: could not save the log: %s", job.id, e)
+            return
+        await asyncio.to_thread(self.log_path(job.id).write_text, text)
+        job.log_saved = True
+
+    async def delete_k8s(self, job: HubJob) -> None:
+        """Delete the job's Kubernetes Job and its pods."""
+        name = job_object_name(job.id)
+        await self.kube.delete_job(name)
+        # Pods go with the Job (Background propagation); delete them now so the quota frees
+        # and the executor gets SIGTERM without waiting for the garbage collector.
+        for pod in self.kube.job_pods(name):
+            await self.kube.delete_pod(pod["metadata"]["name"])

@@ -1,0 +1,114 @@
+"""Submitting a job: check a request against the catalog and quotas, then queue it.
+
+``choose`` applies the spawn rules (:mod:`..user_options`) to a job request and refuses a job
+that could never start; ``Submissions`` is the one public way a job enters the queue: a REST
+body (``submit``) and a schedule's run (``submit_request``, :mod:`.schedules`) alike. Nothing
+is created when a check fails; the admission round (:mod:`.admission`) starts queued jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from primehub_jobs_contract.errors import Conflict, Forbidden, InvalidRequest, JobsError
+from primehub_jobs_contract.validation import new_job_id
+
+from ..catalog import UserView
+from ..quantities import Resources
+from ..quota import exceeded
+from ..user_options import Choice, OptionsError, resolve_options
+from .model import HubJob
+from .requests import SubmitRequest, output_name, parse_submit, volume_path
+from .shared import Caller, Shared
+
+
+def choose(view: UserView, req: SubmitRequest) -> Choice:
+    """The group, instance type and image of ``req`` as the spawner would resolve them; a job
+    larger than its quotas is refused now instead of waiting forever."""
+    options = {"group": req.group, "instance_type": req.instance_type, "image": req.image}
+    try:
+        choice = resolve_options(view, {k: v for k, v in options.items() if v})
+    except OptionsError as e:
+        raise JobsError(e.message, e.status) from None
+    group = choice.group.group
+    request = Resources(
+        choice.instance_type.cpu, choice.instance_type.memory, choice.instance_type.gpu
+    )
+    # A job that could never start is refused now instead of waiting forever.
+    never = exceeded(f"User {view.user}", group.quota, Resources(), request) or exceeded(
+        f"Group {group.name}", group.project_quota, Resources(), request
+    )
+    if never:
+        raise Forbidden(f"{never} (the instance type is larger than the quota)")
+    return choice
+
+
+class Submissions:
+    """Validate and queue jobs."""
+
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+
+    async def submit(self, caller: Caller, body: Any, schedule_id: str | None = None) -> HubJob:
+        """Validate a REST body with the contract's rules and queue the job."""
+        req = parse_submit(body, max_deadline=self.shared.settings.max_deadline)
+        return await self.submit_request(caller, req, schedule_id)
+
+    async def submit_request(
+        self, caller: Caller, req: SubmitRequest, schedule_id: str | None = None
+    ) -> HubJob:
+        """Queue a checked request (a REST body's, or a schedule's run) for ``caller``."""
+        s = self.shared
+        view = await s.view(caller)
+        choice = choose(view, req)
+        group = choice.group.name
+        root = s.settings.project_root
+        path = volume_path(req.path, "path", group, root, jobs_folder=False)
+        snapshot = (
+            volume_path(req.snapshot, "snapshot", group, root, jobs_folder=True)
+            if req.snapshot
+            else None
+        )
+        job_id = req.id or new_job_id()
+        if req.id and await s.db(s.store.job, req.id) is not None:
+            raise Conflict(
+                f"A job with id {req.id!r} exists already; leave 'id' out or choose another."
+            )
+        created = s.clock()
+        output = (
+            volume_path(req.output, "output", group, root, jobs_folder=False)
+            if req.output
+            else output_name(path, created.strftime("%Y%m%d%H%M%S"), job_id)
+        )
+        if output == path:
+            raise InvalidRequest("'output' must differ from the notebook itself.")
+        job = HubJob(
+            id=job_id,
+            user=caller.name,
+            group=group,
+            name=req.name or path.rsplit("/", 1)[-1][: -len(".ipynb")],
+            path=path,
+            output=output,
+            snapshot=snapshot,
+            instance_type=choice.instance_type.name,
+            image=choice.image.name,
+            deadline=req.deadline or s.settings.default_deadline,
+            parameters=req.parameters,
+            kernel=req.kernel,
+            cell_timeout=req.timeout,
+            schedule_id=schedule_id,
+            created_at=created,
+            hub_groups=list(caller.hub_groups),
+        )
+        await s.db(s.store.save_job, job)
+        s.log.info(
+            "Job %s submitted by %s in %s: %s (%s, %s)",
+            job.id,
+            job.user,
+            job.group,
+            job.path,
+            job.instance_type,
+            job.image,
+        )
+        s.wakeup.set()
+        return job
