@@ -269,7 +269,7 @@ async def test_listing_filters_paginates_and_deletes(api, jp_root_dir, jobs_dir,
     code, page = await api.call("GET", "jobs", params={"status": "failed"})
     assert page["total"] == 1 and page["jobs"][0]["id"] == ids[1]
     code, body = await api.call("GET", "jobs", params={"status": "done"})
-    assert code == 400 and "pending, running" in body["message"]
+    assert code == 400 and "pending, preparing, running" in body["message"]
 
     output = jp_root_dir / (await api.job(ids[0]))["outputPath"]
     code, _ = await api.call("DELETE", "jobs", ids[0])
