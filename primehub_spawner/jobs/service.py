@@ -30,11 +30,10 @@ from .admission import AdmissionRound
 from .kube import Kube, KubeError
 from .model import HubJob, Schedule
 from .queries import JobQueries
-from .requests import SubmitRequest
 from .schedules import Schedules
 from .shared import Caller, Settings, Shared
 from .store import JobStore
-from .submit import Submissions, choose
+from .submit import Submissions
 
 __all__ = ["Caller", "JobsService", "Settings"]
 
@@ -137,10 +136,6 @@ class JobsService:
 
     async def submit(self, caller: Caller, body: Any, schedule_id: str | None = None) -> HubJob:
         return await self.submissions.submit(caller, body, schedule_id)
-
-    def _choice(self, view: UserView, req: SubmitRequest) -> Choice:
-        # kept for the golden manifest tests, which build a job's choice the admission's way
-        return choose(view, req)
 
     def plan(self, job: HubJob, choice: Choice, view: UserView) -> PodPlan:
         return self.round.plan(job, choice, view)

@@ -17,6 +17,7 @@ from primehub_spawner.catalog import CatalogSource
 from primehub_spawner.jobs.model import HubJob
 from primehub_spawner.jobs.requests import SubmitRequest
 from primehub_spawner.jobs.service import JobsService, Settings
+from primehub_spawner.jobs.submit import choose
 
 GOLDEN = Path(__file__).parent / "golden"
 K8S_SCHEMA_VERSION = "1.25"
@@ -62,7 +63,7 @@ def build(catalog_dict, case):
         **fields,
     )
     view = service.catalog.get().for_user(job.user, [])
-    choice = service._choice(
+    choice = choose(
         view,
         SubmitRequest(
             path=job.path, group=job.group, instance_type=job.instance_type, image=job.image
