@@ -24,8 +24,9 @@ import yaml
 from jupyter_core.paths import jupyter_runtime_dir
 
 from primehub_executor.params import parse_cli_value
+from primehub_jobs_contract.states import State
 
-FINAL = ("succeeded", "failed", "cancelled")
+FINAL = tuple(s.value for s in State if s.is_final)  # succeeded, failed, cancelled
 
 
 class CliError(Exception):

@@ -28,7 +28,7 @@ from primehub_jobs_contract.executor import (
 )
 from primehub_jobs_contract.layout import JobFiles
 from primehub_jobs_contract.processes import is_alive, process_start_time, reap, signal_group
-from primehub_jobs_contract.states import State
+from primehub_jobs_contract.states import FINAL_STATES, State
 from primehub_jobs_contract.status import read_status
 from primehub_jobs_contract.times import from_iso, iso, utcnow
 
@@ -36,6 +36,8 @@ from ..context import ServerContext
 from .backend import JobBackend
 from .model import EndedEarly, Job, JobError, JobRequest
 from .store import JobStore
+
+_FINAL = {s.value for s in FINAL_STATES}  # as the status file says them
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
@@ -252,7 +254,7 @@ class LocalJobRunner(JobBackend):
         state = status.get("state")
         # The executor's own final word wins: a job that ended just before a cancel took
         # effect keeps its true result.
-        if state in ("succeeded", "failed", "cancelled"):
+        if state in _FINAL:
             self._finalize(
                 job,
                 State(state),
@@ -338,7 +340,7 @@ class LocalJobRunner(JobBackend):
                 )
                 continue
             status = read_status(self.files(job.id).status) or {}
-            if status.get("state") not in ("succeeded", "failed", "cancelled"):
+            if status.get("state") not in _FINAL:
                 self._kill_kernel(status)
                 self._finalize(
                     job,

@@ -7,6 +7,9 @@ volume (``<group volume>/.primehub-jobs/<id>/input.ipynb``), where the job pod r
 its status file and artifacts; the job keeps the same id on the hub. Each round then mirrors the
 hub's state, the new log bytes and the executor's progress into the local record, and copies the
 artifacts in when the job ends. The token is the one the "API Token" dialog governs.
+
+The HTTP calls are ``hub_client.HubClient``'s; this backend's own state (which jobs were handed
+to the hub, in which group volume, and which hub jobs were already imported) is in the JobStore.
 """
 
 from __future__ import annotations
@@ -22,26 +25,30 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-
-from primehub_jobs_contract.errors import Conflict, InvalidRequest
+from primehub_jobs_contract.errors import (
+    Conflict,
+    InvalidRequest,
+    JobsError,
+    NotFound,
+    Unavailable,
+)
 from primehub_jobs_contract.executor import ExecutorSpec
 from primehub_jobs_contract.layout import SNAPSHOT, JobFiles, volume_job_folder
-from primehub_jobs_contract.states import State
+from primehub_jobs_contract.states import FINAL_STATES, State
 from primehub_jobs_contract.status import read_status
 from primehub_jobs_contract.times import from_iso, iso, utcnow
 
 from ..context import ServerContext
 from .backend import JobBackend
+from .hub_client import HubClient
 from .model import EndedEarly, Job, JobError, JobRequest
 from .paths import GROUP_VOLUME_MESSAGE, resolve_notebook
 from .store import JobStore
 
-_FINAL = {"succeeded", "failed", "cancelled"}
-
-
-class HubUnavailable(Exception):
-    """The hub jobs service could not be reached or answered with a server error."""
+_FINAL = {s.value for s in FINAL_STATES}
+# Where older versions kept this backend's state (now in the store; imported once on start):
+MARKER = "remote.json"  # <jobs dir>/<id>/remote.json: {"group", "hub"} of a job on the hub
+SEEN = "kubernetes-jobs-seen.json"  # <jobs dir>/kubernetes-jobs-seen.json: hub job ids seen
 
 
 class KubernetesJobBackend(JobBackend):
@@ -65,8 +72,7 @@ class KubernetesJobBackend(JobBackend):
     ) -> None:
         self.store = store
         self.jobs_dir = Path(jobs_dir)
-        self.service_url = service_url.rstrip("/") + "/"
-        self.token = token
+        self.hub = HubClient(service_url, token)
         self.root_dir = root_dir
         self.project_root = project_root.rstrip("/") or "/project"
         self.poll_interval = poll_interval
@@ -110,6 +116,7 @@ class KubernetesJobBackend(JobBackend):
         return group, inside.replace(os.sep, "/")
 
     async def start(self) -> None:
+        await self.import_marker_files()
         self._wakeup = asyncio.Event()
         self._task = asyncio.ensure_future(self._loop())
 
@@ -128,54 +135,30 @@ class KubernetesJobBackend(JobBackend):
     def active_count(self) -> int:
         # Only jobs not handed to the hub yet need this server; dispatched ones run without it.
         pending = self.store.with_status(State.PENDING, backend=self.name)
-        return sum(1 for job in pending if not self._dispatched(job.id))
+        return sum(1 for job in pending if self.store.remote_group(job.id) is None)
 
     async def cancel(self, job: Job) -> Job:
         if job.status.is_final:
             raise Conflict(f"Job {job.id} has already {job.status.value}; nothing to cancel.")
-        if not self._dispatched(job.id):
+        if self.store.remote_group(job.id) is None:
             self._finalize(job, State.CANCELLED, "Cancelled by user")
             return job
         try:
-            remote = await self._call("POST", f"api/jobs/{job.id}/cancel")
-        except HubUnavailable as e:
+            remote = await self.hub.cancel(job.id)
+        except Unavailable as e:
             raise Conflict(f"Could not reach the hub jobs service to cancel: {e}") from None
-        except HTTPClientError as e:
-            if e.code != 409:
-                raise Conflict(f"The hub refused to cancel job {job.id}: {_message(e)}") from None
-            remote = await self._call("GET", f"api/jobs/{job.id}")
+        except Conflict:  # it has ended on the hub already: show how
+            remote = await self.hub.job(job.id)
+        except JobsError as e:
+            raise Conflict(f"The hub refused to cancel job {job.id}: {e.message}") from None
         await self._mirror(job, remote)
         return self.store.get(job.id) or job
-
-    # -- hub calls ------------------------------------------------------------------------------
-    async def _call(self, method: str, path: str, body: Any = None, raw: bool = False) -> Any:
-        token = self.token()
-        if not token:
-            raise HubUnavailable("no API token is set (use PrimeHub > API Token...)")
-        request = HTTPRequest(
-            self.service_url + path,
-            method=method,
-            headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
-            body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
-            request_timeout=30,
-        )
-        try:
-            response = await AsyncHTTPClient().fetch(request)
-        except HTTPClientError as e:
-            if e.code >= 500 or e.code == 599:
-                raise HubUnavailable(f"HTTP {e.code}: {_message(e)}") from None
-            raise
-        except OSError as e:
-            raise HubUnavailable(str(e)) from None
-        if raw:
-            return response
-        return json.loads(response.body) if response.body else None
 
     async def refresh_options(self) -> None:
         """The user's groups, instance types and images from the hub (for the submit dialog)."""
         try:
-            self.options = await self._call("GET", "api/context")
-        except (HubUnavailable, HTTPClientError) as e:
+            self.options = await self.hub.context()
+        except JobsError as e:
             self.log.warning("PrimeHub jobs: hub context unavailable: %s", e)
 
     def context_options(self, context: ServerContext) -> dict[str, Any]:
@@ -222,35 +205,40 @@ class KubernetesJobBackend(JobBackend):
                 self.log.exception("PrimeHub job %s: could not sync with the hub", job.id)
 
     async def _sync(self, job: Job) -> None:
-        if not self._dispatched(job.id):
+        if self.store.remote_group(job.id) is None:
             await self._dispatch(job)
             return
         try:
-            remote = await self._call("GET", f"api/jobs/{job.id}")
-        except HubUnavailable as e:
+            remote = await self.hub.job(job.id)
+        except Unavailable as e:
             self.log.warning("PrimeHub job %s: hub unavailable: %s", job.id, e)
             return
-        except HTTPClientError as e:
-            if e.code == 404:
-                self._finalize(job, State.FAILED, "The hub no longer knows this job.")
-                return
-            raise
+        except NotFound:
+            self._finalize(job, State.FAILED, "The hub no longer knows this job.")
+            return
         await self._mirror(job, remote)
 
-    def _seen_file(self) -> Path:
-        return self.jobs_dir / "kubernetes-jobs-seen.json"
-
-    def _seen(self) -> set[str]:
-        try:
-            return set(json.loads(self._seen_file().read_text()))
-        except (OSError, ValueError, TypeError):
-            return set()
-
-    def _remember(self, job_ids: set[str]) -> None:
-        seen = self._seen() | job_ids
-        tmp = self._seen_file().with_suffix(".tmp")
-        tmp.write_text(json.dumps(sorted(seen)))
-        os.replace(tmp, self._seen_file())
+    async def import_marker_files(self) -> None:
+        """Once, after an upgrade: this backend's state from the files an older version kept in
+        the jobs dir (``<id>/remote.json``, ``kubernetes-jobs-seen.json``) into the store; the
+        files are removed once imported."""
+        markers, seen = await asyncio.to_thread(_read_marker_files, self.jobs_dir)
+        if not markers and seen is None:
+            return
+        # the store's connection belongs to the loop's thread; only the file work is offloaded
+        for job_id, data in markers.items():
+            group = data.get("group") if isinstance(data, dict) else None
+            if group and self.store.remote_group(job_id) is None:
+                self.store.set_remote(job_id, str(group), data.get("hub"))
+        if seen:
+            self.store.remember_hub_jobs(seen)
+        await asyncio.to_thread(_remove_marker_files, self.jobs_dir, set(markers), seen is not None)
+        self.log.info(
+            "PrimeHub jobs: imported %d kubernetes job marker(s) and %d seen hub job id(s) into "
+            "the job store",
+            len(markers),
+            len(seen or ()),
+        )
 
     def api_path(self, group: str, path: str) -> str | None:
         """Where a file of a group volume appears in this server (via ``~/<group>``), if at all."""
@@ -266,12 +254,12 @@ class KubernetesJobBackend(JobBackend):
         """Jobs the hub ran for this user without this server (schedules, the REST API) appear
         here too, once each (a job the user deletes here does not come back)."""
         try:
-            listing = await self._call("GET", "api/jobs?limit=50")
-        except (HubUnavailable, HTTPClientError) as e:
+            listing = await self.hub.jobs(limit=50)
+        except JobsError as e:
             self.log.debug("PrimeHub jobs: cannot list hub jobs: %s", e)
             return
-        seen = await asyncio.to_thread(self._seen)
-        new = {j["id"]: j for j in listing.get("jobs", []) if j["id"] not in seen}
+        seen = self.store.seen_hub_jobs()
+        new = {j["id"]: j for j in listing if j["id"] not in seen}
         if not new:
             return
         for job_id, remote in new.items():
@@ -295,10 +283,10 @@ class KubernetesJobBackend(JobBackend):
                 image=remote.get("image"),
                 created_at=from_iso(remote.get("createdAt")) or utcnow(),
             )
-            await asyncio.to_thread(self._write_marker, job_id, {"group": remote["group"]})
             self.store.add(job)
+            self.store.set_remote(job_id, remote["group"])
             await self._mirror(job, remote)
-        await asyncio.to_thread(self._remember, set(new))
+        self.store.remember_hub_jobs(set(new))
 
     async def expire_volume_folders(self) -> None:
         """Remove the group-volume folders (status, artifacts, snapshot) of this user's jobs
@@ -307,25 +295,12 @@ class KubernetesJobBackend(JobBackend):
         cutoff = iso(utcnow() - self.retention) or ""
         # the store's connection belongs to the loop's thread; only the file work is offloaded
         for job in self.store.finished_before(cutoff):
-            marker = self._dispatched(job.id)
-            if job.backend != self.name or not marker or not marker.get("group"):
+            group = self.store.remote_group(job.id)
+            if job.backend != self.name or not group:
                 continue
-            folder = Path(self.project_root) / marker["group"] / volume_job_folder(job.id)
+            folder = Path(self.project_root) / group / volume_job_folder(job.id)
             if await asyncio.to_thread(_remove_folder, folder):
                 self.log.info("PrimeHub job %s: group volume folder expired and removed", job.id)
-
-    def _write_marker(self, job_id: str, data: dict[str, Any]) -> None:
-        self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
-        self._marker(job_id).write_text(json.dumps(data))
-
-    def _marker(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "remote.json"
-
-    def _dispatched(self, job_id: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self._marker(job_id).read_text())
-        except (OSError, ValueError):
-            return None
 
     async def _dispatch(self, job: Job) -> None:
         files = JobFiles(self.job_dir(job.id))
@@ -355,16 +330,16 @@ class KubernetesJobBackend(JobBackend):
             "image": job.image,
         }
         try:
-            remote = await self._call("POST", "api/jobs", {k: v for k, v in body.items() if v})
-        except HubUnavailable as e:
+            remote = await self.hub.submit({k: v for k, v in body.items() if v})
+        except Unavailable as e:
             job.reason = f"Waiting for the hub jobs service: {e}"
             self.store.save(job)
             return
-        except HTTPClientError as e:
-            self._finalize(job, State.FAILED, _message(e))
+        except JobsError as e:
+            self._finalize(job, State.FAILED, e.message)
             return
-        await asyncio.to_thread(self._write_marker, job.id, {"group": group, "hub": remote["id"]})
-        await asyncio.to_thread(self._remember, {job.id})
+        self.store.set_remote(job.id, group, remote["id"])
+        self.store.remember_hub_jobs({job.id})
         self.log.info("PrimeHub job %s handed to the hub (group %s)", job.id, group)
         await self._mirror(job, remote)
 
@@ -379,8 +354,8 @@ class KubernetesJobBackend(JobBackend):
     async def _mirror(self, job: Job, remote: dict[str, Any]) -> None:
         """Copy the hub's view (state, reason, times), the new log and the progress in."""
         files = JobFiles(self.job_dir(job.id))
-        marker = self._dispatched(job.id) or {}
-        volume_files = Path(self.project_root) / marker.get("group", "") / volume_job_folder(job.id)
+        group = self.store.remote_group(job.id) or ""
+        volume_files = Path(self.project_root) / group / volume_job_folder(job.id)
         await self._pull_log(job.id, files.log)
         status = await asyncio.to_thread(read_status, JobFiles(volume_files).status) or {}
         progress = status.get("progress") or {}
@@ -409,12 +384,12 @@ class KubernetesJobBackend(JobBackend):
     async def _pull_log(self, job_id: str, path: Path) -> None:
         offset = await asyncio.to_thread(_size, path)
         try:
-            response = await self._call("GET", f"api/jobs/{job_id}/log?offset={offset}", raw=True)
-        except (HubUnavailable, HTTPClientError) as e:
+            data = await self.hub.log(job_id, offset)
+        except JobsError as e:
             self.log.debug("PrimeHub job %s: log not available: %s", job_id, e)
             return
-        if response.body:
-            await asyncio.to_thread(_append, path, response.body)
+        if data:
+            await asyncio.to_thread(_append, path, data)
 
     def _finalize(self, job: Job, state: State, reason: str) -> None:
         job.status = state
@@ -424,11 +399,28 @@ class KubernetesJobBackend(JobBackend):
         self.log.info("PrimeHub job %s %s: %s", job.id, state.value, reason)
 
 
-def _message(error: HTTPClientError) -> str:
+def _read_marker_files(jobs_dir: Path) -> tuple[dict[str, Any], set[str] | None]:
+    """({job id: remote.json's content}, the seen ids or None without a seen file)."""
+    markers: dict[str, Any] = {}
+    for path in sorted(jobs_dir.glob(f"*/{MARKER}")):
+        try:
+            markers[path.parent.name] = json.loads(path.read_text())
+        except (OSError, ValueError):
+            markers[path.parent.name] = None  # unreadable: as before, not dispatched
     try:
-        return json.loads(error.response.body)["message"]  # type: ignore[union-attr]
-    except (AttributeError, ValueError, KeyError, TypeError):
-        return str(error)
+        seen: set[str] | None = {str(i) for i in json.loads((jobs_dir / SEEN).read_text())}
+    except FileNotFoundError:
+        seen = None
+    except (OSError, ValueError, TypeError):
+        seen = set()
+    return markers, seen
+
+
+def _remove_marker_files(jobs_dir: Path, job_ids: set[str], seen: bool) -> None:
+    for job_id in job_ids:
+        (jobs_dir / job_id / MARKER).unlink(missing_ok=True)
+    if seen:
+        (jobs_dir / SEEN).unlink(missing_ok=True)
 
 
 def _copy_snapshot(source: Path, target: Path) -> None:

@@ -19,6 +19,7 @@ from primehub_executor.params import check_language
 from primehub_jobs_contract.errors import Conflict, InvalidRequest, NotFound
 from primehub_jobs_contract.executor import ExecutorSpec
 from primehub_jobs_contract.layout import JobFiles
+from primehub_jobs_contract.logs import read_chunk
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import utcnow
 from primehub_jobs_contract.validation import new_job_id
@@ -30,7 +31,6 @@ from .paths import output_location, resolve_notebook
 from .store import JobStore
 
 DEFAULT_OUTPUT_TEMPLATE = "{stem}-{timestamp}-output.ipynb"
-MAX_LOG_CHUNK = 1024 * 1024
 _JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
@@ -235,7 +235,7 @@ class JobService:
         """Log bytes from ``offset`` (at most 1 MiB) and the offset to ask for next."""
         job = self.get(job_id)
         path = self.files(job).log
-        data = await asyncio.get_running_loop().run_in_executor(None, _read_chunk, path, offset)
+        data = await asyncio.get_running_loop().run_in_executor(None, read_chunk, path, offset)
         return data, offset + len(data)
 
     async def artifacts_zip(self, job_id: str) -> tuple[str, IO[bytes]]:
@@ -280,12 +280,3 @@ def _prepare_job_dir(files: JobFiles, nb: Any, spec: ExecutorSpec) -> None:
     except BaseException:
         shutil.rmtree(files.root, ignore_errors=True)
         raise
-
-
-def _read_chunk(path: Path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(MAX_LOG_CHUNK)
-    except FileNotFoundError:
-        return b""

@@ -1,4 +1,8 @@
-"""SQLite store of job records, with a versioned schema.
+"""SQLite store of job records, with a versioned schema (``primehub_jobs_contract.sqlite``).
+
+Besides the records it keeps the kubernetes backend's state: which jobs were handed to the hub
+and in which group volume their files are (``remote_jobs``), and which hub jobs this server has
+already seen (``hub_seen``, so a job the user deleted here is not imported again).
 
 Calls are short single-row statements on a local file, so they run on the event loop; anything
 slow (process spawn, copies, zips) happens elsewhere.
@@ -11,13 +15,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from primehub_jobs_contract import sqlite as schema
+from primehub_jobs_contract.sqlite import Migration, SchemaTooNew
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import from_iso, iso
 
 from .model import EndedEarly, Job, JobError
 
 # Each entry migrates from version i to i+1. Append only; never edit a released step.
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[Migration] = [
     """
     CREATE TABLE jobs (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -48,7 +54,19 @@ MIGRATIONS: list[str] = [
     """,
     # 2: where a job that succeeded ended early (JSON of EndedEarly), else NULL
     "ALTER TABLE jobs ADD COLUMN ended_early TEXT",
+    # 3: the kubernetes backend's state, until then marker files in the jobs dir
+    # (<id>/remote.json and kubernetes-jobs-seen.json; KubernetesJobBackend imports them once)
+    """
+    CREATE TABLE remote_jobs (
+        id TEXT PRIMARY KEY,
+        grp TEXT NOT NULL,
+        hub_id TEXT
+    );
+    CREATE TABLE hub_seen (id TEXT PRIMARY KEY)
+    """,
 ]
+
+__all__ = ["MIGRATIONS", "JobStore", "SchemaTooNew"]
 
 _COLUMNS = [
     "id",
@@ -75,10 +93,6 @@ _COLUMNS = [
     "pid_start",
     "cancel_requested",
 ]
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer version of this extension."""
 
 
 def _to_row(job: Job) -> dict[str, Any]:
@@ -154,31 +168,18 @@ class JobStore:
     @property
     def schema_version(self) -> int:
         """The schema version recorded in the database."""
-        row = self._db.execute("SELECT version FROM schema_version").fetchone()
-        return int(row[0]) if row else 0
+        return schema.schema_version(self._db, "schema_version")
 
     def migrate(self) -> None:
         """Bring the schema to the newest version, one transaction per step."""
-        self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        if self._db.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 0:
-            self._db.execute("INSERT INTO schema_version (version) VALUES (0)")
-        current = self.schema_version
-        if current > len(MIGRATIONS):
-            raise SchemaTooNew(
-                f"{self.db_path} has schema version {current}, newer than this extension "
-                f"({len(MIGRATIONS)}); upgrade jupyterhub-primehub or use another jobs_dir."
-            )
-        for version in range(current, len(MIGRATIONS)):
-            self._db.execute("BEGIN")
-            try:
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute("UPDATE schema_version SET version = ?", (version + 1,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        # This file has recorded its version in a schema_version table from the start.
+        schema.migrate(
+            self._db,
+            MIGRATIONS,
+            name=str(self.db_path),
+            hint="upgrade jupyterhub-primehub or use another jobs_dir.",
+            version_table="schema_version",
+        )
 
     def close(self) -> None:
         """Close the connection."""
@@ -205,8 +206,9 @@ class JobStore:
         return _from_row(row) if row else None
 
     def delete(self, job_id: str) -> None:
-        """Remove a record."""
+        """Remove a record (and its kubernetes backend state; it stays seen)."""
         self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        self._db.execute("DELETE FROM remote_jobs WHERE id = ?", (job_id,))
 
     def list(
         self, status: State | None = None, limit: int = 50, offset: int = 0
@@ -243,3 +245,27 @@ class JobStore:
             (cutoff_iso,),
         ).fetchall()
         return [_from_row(r) for r in rows]
+
+    # -- the kubernetes backend's state ---------------------------------------------------------
+    def set_remote(self, job_id: str, group: str, hub_id: str | None = None) -> None:
+        """The job is on the hub: its files are in ``group``'s volume. ``hub_id``: the hub's id
+        when this server dispatched it (None for a job imported from the hub)."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO remote_jobs (id, grp, hub_id) VALUES (?, ?, ?)",
+            (job_id, group, hub_id),
+        )
+
+    def remote_group(self, job_id: str) -> str | None:
+        """The group volume of a job on the hub, or None if it was not handed to the hub."""
+        row = self._db.execute("SELECT grp FROM remote_jobs WHERE id = ?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    def remember_hub_jobs(self, job_ids: set[str]) -> None:
+        """Hub job ids this server has dispatched or imported."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO hub_seen (id) VALUES (?)", [(i,) for i in sorted(job_ids)]
+        )
+
+    def seen_hub_jobs(self) -> set[str]:
+        """Every hub job id :meth:`remember_hub_jobs` was given."""
+        return {r[0] for r in self._db.execute("SELECT id FROM hub_seen").fetchall()}

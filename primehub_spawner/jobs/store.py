@@ -1,7 +1,9 @@
 """SQLite history of the hub jobs service: jobs and schedules survive restarts.
 
-Records are JSON documents with the columns the queries need beside them. Calls are short and
-serialised by a lock; the service runs them in a worker thread (never on the event loop).
+Records are JSON documents with the columns the queries need beside them. The schema is
+versioned (``PRAGMA user_version``) and migrated on open by the contract's runner, the same as
+the single-user server's store. Calls are short and serialised by a lock; the service runs them
+in a worker thread (never on the event loop).
 """
 
 from __future__ import annotations
@@ -11,19 +13,28 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from primehub_jobs_contract import sqlite as schema
+from primehub_jobs_contract.sqlite import Migration, SchemaTooNew
 from primehub_jobs_contract.states import State
 
 from .model import HubJob, Schedule
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, user TEXT NOT NULL, grp TEXT NOT NULL, state TEXT NOT NULL,
-    created_at TEXT NOT NULL, finished_at TEXT, schedule_id TEXT, data TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
-CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, created_at);
-CREATE TABLE IF NOT EXISTS schedules (
-    id TEXT PRIMARY KEY, user TEXT NOT NULL, data TEXT NOT NULL);
-"""
+# Each entry migrates from version i to i+1. Append only; never edit a released step.
+MIGRATIONS: list[Migration] = [
+    # 1: the schema of the unversioned first release, which created it with IF NOT EXISTS on
+    # every start; its databases are at user_version 0 and keep their rows through this step.
+    """
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY, user TEXT NOT NULL, grp TEXT NOT NULL, state TEXT NOT NULL,
+        created_at TEXT NOT NULL, finished_at TEXT, schedule_id TEXT, data TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+    CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, created_at);
+    CREATE TABLE IF NOT EXISTS schedules (
+        id TEXT PRIMARY KEY, user TEXT NOT NULL, data TEXT NOT NULL)
+    """,
+]
+
+__all__ = ["MIGRATIONS", "JobStore", "SchemaTooNew"]
 
 
 class JobStore:
@@ -34,7 +45,19 @@ class JobStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        with self._lock:
+            schema.migrate(
+                self._db,
+                MIGRATIONS,
+                name=self.path,
+                hint="upgrade the hub's jupyterhub-primehub or use another --state-dir.",
+            )
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        with self._lock:
+            return schema.schema_version(self._db)
 
     def close(self) -> None:
         """Close the database."""

@@ -6,16 +6,26 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 
 import pytest
+from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 
 from jupyterlab_primehub.context import ServerContext
+from jupyterlab_primehub.jobs.hub_client import HubClient, hub_error
 from jupyterlab_primehub.jobs.model import Job, JobRequest, State
 from jupyterlab_primehub.jobs.paths import GROUP_VOLUME_MESSAGE
 from jupyterlab_primehub.jobs.remote import KubernetesJobBackend
 from jupyterlab_primehub.jobs.store import JobStore
-from primehub_jobs_contract.errors import InvalidRequest
+from primehub_jobs_contract.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    JobsError,
+    NotFound,
+    Unavailable,
+)
 
 CONTEXT = ServerContext("team", "team", "cpu-1", "base", "alice", True)
 
@@ -88,7 +98,7 @@ def _mirror_finished(backend, tmp_path, status_file: dict | None, remote_extra: 
         status=State.RUNNING,
     )
     backend.store.add(job)
-    backend._write_marker(job.id, {"group": "team", "hub": job.id})
+    backend.store.set_remote(job.id, "team", job.id)  # handed to the hub, files in team's volume
     folder = tmp_path / "project" / "team" / ".primehub-jobs" / job.id
     folder.mkdir(parents=True)
     if status_file is not None:
@@ -117,3 +127,91 @@ def test_mirror_falls_back_to_the_hubs_record(backend, tmp_path):
     ended = {"cellIndex": 3, "ename": "SystemExit", "evalue": ""}
     job = _mirror_finished(backend, tmp_path, None, {"endedEarly": ended})
     assert job.to_json()["endedEarly"] == ended
+
+
+def _job(job_id: str, status: State = State.PENDING) -> Job:
+    return Job(
+        id=job_id,
+        name="nb",
+        path="team/sub/nb.ipynb",
+        output_path=f"team/sub/{job_id}.ipynb",
+        backend="kubernetes",
+        kernel="python3",
+        status=status,
+    )
+
+
+def test_marker_files_of_an_older_version_are_imported_into_the_store_once(backend, tmp_path):
+    # what a server before the store kept this state keeps in its jobs dir
+    jobs_dir = tmp_path / "jobs"
+    dispatched, imported, waiting = "0000000000a1", "0000000000a2", "0000000000a3"
+    for job_id, marker in (
+        (dispatched, {"group": "team", "hub": dispatched}),
+        (imported, {"group": "other"}),
+        (waiting, None),  # pending, not handed to the hub yet: no marker
+    ):
+        backend.store.add(_job(job_id))
+        (jobs_dir / job_id).mkdir(parents=True)
+        if marker is not None:
+            (jobs_dir / job_id / "remote.json").write_text(json.dumps(marker))
+    (jobs_dir / "kubernetes-jobs-seen.json").write_text(json.dumps([dispatched, "0000000000ff"]))
+
+    async def restart():
+        await backend.start()
+        await backend.stop()
+
+    asyncio.run(restart())
+    store = backend.store
+    assert store.remote_group(dispatched) == "team"
+    assert store.remote_group(imported) == "other"
+    assert store.remote_group(waiting) is None
+    assert store.seen_hub_jobs() == {dispatched, "0000000000ff"}
+    assert backend.active_count() == 1  # only the job not handed to the hub needs this server
+    assert not list(jobs_dir.glob("*/remote.json"))
+    assert not (jobs_dir / "kubernetes-jobs-seen.json").exists()
+
+    # once: a later start changes nothing, and the store's state is what counts
+    store.set_remote(imported, "team")
+    asyncio.run(restart())
+    assert store.remote_group(imported) == "team"
+    assert store.seen_hub_jobs() == {dispatched, "0000000000ff"}
+
+
+def test_deleting_a_job_forgets_where_it_ran_but_keeps_it_seen(backend):
+    backend.store.add(_job("0000000000b1", State.SUCCEEDED))
+    backend.store.set_remote("0000000000b1", "team", "0000000000b1")
+    backend.store.remember_hub_jobs({"0000000000b1"})
+    backend.store.delete("0000000000b1")
+    assert backend.store.remote_group("0000000000b1") is None
+    assert backend.store.seen_hub_jobs() == {"0000000000b1"}  # not imported again
+
+
+def _http_error(code: int, body: bytes | None) -> HTTPClientError:
+    response = None
+    if body is not None:
+        response = HTTPResponse(HTTPRequest("http://hub/"), code, buffer=io.BytesIO(body))
+    return HTTPClientError(code, response=response)
+
+
+@pytest.mark.parametrize(
+    "code, body, kind, message",
+    [
+        (400, b'{"message": "timeout: bad"}', InvalidRequest, "timeout: bad"),
+        (403, b'{"message": "not yours"}', Forbidden, "not yours"),
+        (404, b'{"message": "no such job"}', NotFound, "no such job"),
+        (409, b'{"message": "already ended"}', Conflict, "already ended"),
+        (401, b"not json", JobsError, "HTTP 401: Unauthorized"),
+        (502, b'{"message": "down"}', Unavailable, "HTTP 502: down"),
+        (599, None, Unavailable, None),  # no answer at all (timeout, refused)
+    ],
+)
+def test_hub_answers_map_onto_the_contracts_errors(code, body, kind, message):
+    error = hub_error(_http_error(code, body))
+    assert type(error) is kind and error.message == (message or error.message)
+    assert error.status_code == (code if kind is JobsError else kind.status_code)
+
+
+def test_without_a_token_the_hub_is_unavailable():
+    client = HubClient("http://127.0.0.1:1/services/primehub-jobs", lambda: None)
+    with pytest.raises(Unavailable, match="no API token is set"):
+        asyncio.run(client.job("0123456789ab"))

@@ -1,0 +1,126 @@
+"""The hub jobs service's store: versioned schema, and databases of the unversioned release."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+
+from primehub_jobs_contract.states import State
+from primehub_spawner.jobs.model import HubJob, Schedule
+from primehub_spawner.jobs.store import MIGRATIONS, JobStore, SchemaTooNew
+
+# The schema the unversioned store created (executescript on every start, no user_version).
+UNVERSIONED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, grp TEXT NOT NULL, state TEXT NOT NULL,
+    created_at TEXT NOT NULL, finished_at TEXT, schedule_id TEXT, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, created_at);
+CREATE TABLE IF NOT EXISTS schedules (
+    id TEXT PRIMARY KEY, user TEXT NOT NULL, data TEXT NOT NULL);
+"""
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+
+
+def _job(job_id: str, **extra) -> HubJob:
+    return HubJob(
+        id=job_id,
+        user="alice",
+        group="team",
+        name="nb",
+        path="nb.ipynb",
+        output="nb-output.ipynb",
+        instance_type="cpu-1",
+        image="base",
+        deadline=3600,
+        created_at=T0,
+        **extra,
+    )
+
+
+def _schedule() -> Schedule:
+    return Schedule(
+        id="s1",
+        user="alice",
+        group="team",
+        name="nightly",
+        path="nb.ipynb",
+        instance_type="cpu-1",
+        image="base",
+        deadline=3600,
+        recurrence="daily",
+        cron=None,
+        timezone="UTC",
+        created_at=T0,
+    )
+
+
+def test_a_database_of_the_unversioned_store_opens_with_its_rows(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    old_job = _job("0000000000a1", state=State.SUCCEEDED, finished_at=T0)
+    old_schedule = _schedule()
+    # written the way the unversioned store wrote them
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(UNVERSIONED_SCHEMA)
+    record = old_job.to_record()
+    db.execute(
+        "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            old_job.id,
+            old_job.user,
+            old_job.group,
+            old_job.state.value,
+            record["created_at"],
+            record["finished_at"],
+            None,
+            json.dumps(record),
+        ),
+    )
+    db.execute(
+        "INSERT OR REPLACE INTO schedules VALUES (?, ?, ?)",
+        (old_schedule.id, old_schedule.user, json.dumps(old_schedule.to_record())),
+    )
+    db.close()
+
+    store = JobStore(path)
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.job(old_job.id) == old_job
+    assert store.jobs(user="alice") == ([old_job], 1)
+    assert store.finished_before("2026-03-02T00:00:00.000Z") == [old_job]
+    assert store.schedule("s1") == old_schedule
+    assert store.schedules("alice") == [old_schedule]
+    store.save_job(_job("0000000000a2"))
+    store.close()
+
+    again = JobStore(path)
+    assert again.schema_version == len(MIGRATIONS)
+    assert [j.id for j in again.jobs(oldest_first=True)[0]] == ["0000000000a1", "0000000000a2"]
+    again.close()
+
+
+def test_jobs_and_schedules_round_trip(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = _job("0000000000b1", parameters={"n": 1}, hub_groups=["team"])
+    store.save_job(job)
+    store.save_schedule(_schedule())
+    assert store.job(job.id) == job
+    assert store.jobs(states=(State.PENDING,)) == ([job], 1)
+    store.delete_job(job.id)
+    store.delete_schedule("s1")
+    assert store.job(job.id) is None and store.schedule("s1") is None
+    store.close()
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "jobs.sqlite"
+    JobStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 42")
+    db.close()
+    with pytest.raises(SchemaTooNew, match="schema version 42, newer than this version"):
+        JobStore(path)
