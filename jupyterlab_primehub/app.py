@@ -20,7 +20,7 @@ from .jobs.backend import JobBackend
 from .jobs.local import LocalJobRunner
 from .jobs.model import utcnow
 from .jobs.remote import KubernetesJobBackend
-from .jobs.service import DEFAULT_OUTPUT_TEMPLATE, JobService
+from .jobs.service import DEFAULT_OUTPUT_TEMPLATE, ServerJobs
 from .jobs.store import JobStore
 
 ACTIVITY_SETTING = "primehub_jobs_last_activity"
@@ -168,7 +168,7 @@ class PrimeHubApp(ExtensionApp):
                 log=log,
             )
             backends[remote.name] = remote
-        self.jobs = JobService(
+        self.jobs = ServerJobs(
             root_dir=self.serverapp.root_dir,
             store=store,
             backends=backends,

@@ -1,4 +1,4 @@
-"""REST API under ``/primehub/api/``: thin handlers over JobService and TokenStore.
+"""REST API under ``/primehub/api/``: thin handlers over ServerJobs and TokenStore.
 
 Domain errors (``errors.py``) become ``{"message": ...}`` with their 4xx status here, once.
 """

@@ -23,12 +23,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
 from localk8s.settings import REPO_ROOT
 
 HARNESS_SERVICE = "hub-harness"
+
+
+def q(part: str) -> str:
+    """One path segment of a hub API URL, escaped (user names may hold ``?``, ``#``, ``%``)."""
+    return quote(part, safe="")
 
 
 class HubError(AssertionError):
@@ -91,21 +97,21 @@ class HubProcess:
 
     def create_user(self, name: str, admin: bool = False) -> dict[str, Any]:
         """Create a user (no error if it exists)."""
-        resp = self.api("POST", f"/users/{name}", json={"admin": admin})
+        resp = self.api("POST", f"/users/{q(name)}", json={"admin": admin})
         if resp.status_code == 409:
             return self.user(name)
         return self._ok(resp, 201).json()
 
     def user(self, name: str) -> dict[str, Any]:
         """The user model (with servers)."""
-        return self._ok(self.api("GET", f"/users/{name}"), 200).json()
+        return self._ok(self.api("GET", f"/users/{q(name)}"), 200).json()
 
     def user_token(self, name: str, scopes: list[str] | None = None) -> str:
         """A new API token of ``name`` (default: the user's own permissions)."""
         body: dict[str, Any] = {"note": "hub harness", "expires_in": 3600}
         if scopes is not None:
             body["scopes"] = scopes
-        return self._ok(self.api("POST", f"/users/{name}/tokens", json=body), 200, 201).json()[
+        return self._ok(self.api("POST", f"/users/{q(name)}/tokens", json=body), 200, 201).json()[
             "token"
         ]
 
@@ -113,7 +119,11 @@ class HubProcess:
         self, name: str, user_options: dict[str, Any] | None = None, server_name: str = ""
     ) -> requests.Response:
         """Request a spawn (returns the raw response: 201 started, 202 pending, 4xx refused)."""
-        path = f"/users/{name}/servers/{server_name}" if server_name else f"/users/{name}/server"
+        path = (
+            f"/users/{q(name)}/servers/{q(server_name)}"
+            if server_name
+            else f"/users/{q(name)}/server"
+        )
         return self.api("POST", path, json=user_options or {})
 
     def wait_server(self, name: str, server_name: str = "", timeout: float = 180) -> dict[str, Any]:
@@ -138,7 +148,11 @@ class HubProcess:
 
     def stop_server(self, name: str, server_name: str = "", timeout: float = 120) -> None:
         """Stop the server and wait until the hub reports it stopped."""
-        path = f"/users/{name}/servers/{server_name}" if server_name else f"/users/{name}/server"
+        path = (
+            f"/users/{q(name)}/servers/{q(server_name)}"
+            if server_name
+            else f"/users/{q(name)}/server"
+        )
         self._ok(self.api("DELETE", path), 202, 204)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -163,7 +177,7 @@ class HubProcess:
     def progress_events(self, name: str, token: str, timeout: float = 150) -> list[dict[str, Any]]:
         """The spawn's progress stream as the spawn page reads it, until it ends."""
         with self.session.get(
-            self.api_url + f"/users/{name}/server/progress",
+            self.api_url + f"/users/{q(name)}/server/progress",
             headers={"Authorization": f"token {token}"},
             stream=True,
             timeout=timeout,

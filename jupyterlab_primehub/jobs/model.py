@@ -9,7 +9,8 @@ from typing import Any
 from primehub_jobs_contract import validation
 from primehub_jobs_contract.errors import InvalidRequest
 from primehub_jobs_contract.states import State
-from primehub_jobs_contract.times import iso, utcnow
+from primehub_jobs_contract.times import utcnow
+from primehub_jobs_contract.wire import job_json
 
 
 @dataclass
@@ -70,27 +71,29 @@ class Job:
     cancel_requested: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        """The REST representation (camelCase, ISO times)."""
+        """The REST representation (the contract's job fields plus progress and error)."""
         return {
-            "id": self.id,
-            "name": self.name,
-            "path": self.path,
-            "status": self.status.value,
+            **job_json(
+                id=self.id,
+                name=self.name,
+                path=self.path,
+                output_path=self.output_path,
+                status=self.status,
+                parameters=self.parameters,
+                kernel=self.kernel,
+                timeout=self.cell_timeout,
+                deadline=self.deadline,
+                reason=self.reason,
+                ended_early=self.ended_early.to_json() if self.ended_early else None,
+                created_at=self.created_at,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+                backend=self.backend,
+                instance_type=self.instance_type,
+                image=self.image,
+            ),
             "progress": {"done": self.progress_done, "total": self.progress_total},
-            "parameters": self.parameters,
-            "kernel": self.kernel,
-            "timeout": self.cell_timeout,
-            "deadline": self.deadline,
-            "createdAt": iso(self.created_at),
-            "startedAt": iso(self.started_at),
-            "finishedAt": iso(self.finished_at),
-            "outputPath": self.output_path,
             "error": self.error.to_json() if self.error else None,
-            "reason": self.reason,
-            "endedEarly": self.ended_early.to_json() if self.ended_early else None,
-            "backend": self.backend,
-            "instanceType": self.instance_type,
-            "image": self.image,
         }
 
 

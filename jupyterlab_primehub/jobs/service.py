@@ -1,4 +1,4 @@
-"""JobService: what the REST handlers and the app call. Validation, snapshots and dispatch."""
+"""ServerJobs: what the REST handlers and the app call. Validation, snapshots and dispatch."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ DEFAULT_OUTPUT_TEMPLATE = "{stem}-{timestamp}-output.ipynb"
 _JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 
 
-class JobService:
+class ServerJobs:
     """Job operations over the store and the configured backends."""
 
     def __init__(

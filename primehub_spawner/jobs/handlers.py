@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from jupyterhub.services.auth import HubAuthenticated, UserNotAllowed
 from tornado import web
@@ -110,7 +111,7 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
             return hit[1]
         auth = self.hub_auth
         request = HTTPRequest(
-            f"{auth.api_url.rstrip('/')}/users/{name}",
+            f"{auth.api_url.rstrip('/')}/users/{quote(name, safe='')}",
             headers={"Authorization": f"token {auth.api_token}"},
             request_timeout=20,
         )
@@ -119,6 +120,8 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
             model = json.loads(response.body)
         except (HTTPClientError, OSError, ValueError) as e:
             raise Unavailable(f"Cannot read your groups from the hub: {e}") from None
+        if model.get("name") != name:  # never take another user's groups or admin flag
+            raise Unavailable(f"The hub answered for another user than {name!r}.")
         caller = Caller(
             name=name, hub_groups=tuple(model.get("groups") or ()), admin=bool(model.get("admin"))
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import from_iso, iso, utcnow
+from primehub_jobs_contract.wire import job_json
 
 _TIMES = {"created_at", "started_at", "finished_at", "next_run", "last_run_at"}
 
@@ -71,29 +72,31 @@ class HubJob:
         return _load(cls, data)
 
     def to_json(self) -> dict[str, Any]:
-        """REST form (camelCase)."""
+        """REST form: the contract's job fields plus who, where and why."""
         return {
-            "id": self.id,
+            **job_json(
+                id=self.id,
+                name=self.name,
+                path=self.path,
+                output_path=self.output,
+                status=self.state,
+                parameters=self.parameters,
+                kernel=self.kernel,
+                timeout=self.cell_timeout,
+                deadline=self.deadline,
+                reason=self.reason,
+                ended_early=self.ended_early,
+                created_at=self.created_at,
+                started_at=self.started_at,
+                finished_at=self.finished_at,
+                backend="kubernetes",
+                instance_type=self.instance_type,
+                image=self.image,
+            ),
             "user": self.user,
             "group": self.group,
-            "name": self.name,
-            "path": self.path,
-            "outputPath": self.output,
-            "instanceType": self.instance_type,
-            "image": self.image,
-            "parameters": self.parameters,
-            "kernel": self.kernel,
-            "timeout": self.cell_timeout,
-            "deadline": self.deadline,
-            "status": self.state.value,
-            "reason": self.reason,
             "exitCode": self.exit_code,
-            "endedEarly": self.ended_early,
             "scheduleId": self.schedule_id,
-            "createdAt": iso(self.created_at),
-            "startedAt": iso(self.started_at),
-            "finishedAt": iso(self.finished_at),
-            "backend": "kubernetes",
         }
 
 

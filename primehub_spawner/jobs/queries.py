@@ -7,10 +7,10 @@ kept after it), cancel and delete. A user sees their own jobs only; admins see a
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from primehub_jobs_contract.errors import Conflict, NotFound, Unavailable
+from primehub_jobs_contract.logs import MAX_LOG_CHUNK, read_chunk
 from primehub_jobs_contract.states import State
 
 from ..quantities import Resources
@@ -18,8 +18,6 @@ from .kube import KubeError
 from .manifest import job_object_name
 from .model import HubJob
 from .shared import Caller, Shared
-
-MAX_LOG_CHUNK = 1024 * 1024
 
 
 class JobQueries:
@@ -87,7 +85,7 @@ class JobQueries:
         job = await self.get(caller, job_id)
         kube = self.shared.kube
         if job.log_saved:
-            data = await asyncio.to_thread(_read_chunk, self.shared.log_path(job.id), offset)
+            data = await asyncio.to_thread(read_chunk, self.shared.log_path(job.id), offset)
         else:
             pods = kube.job_pods(job_object_name(job.id))
             text = ""
@@ -127,12 +125,3 @@ class JobQueries:
         await s.delete_k8s(job)
         await s.db(s.store.delete_job, job.id)
         await asyncio.to_thread(s.log_path(job.id).unlink, missing_ok=True)
-
-
-def _read_chunk(path: Path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(MAX_LOG_CHUNK)
-    except FileNotFoundError:
-        return b""

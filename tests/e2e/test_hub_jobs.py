@@ -280,6 +280,24 @@ def test_users_stay_in_their_groups_and_jobs(hub, alice):
     jobs.wait(mine["id"], FINAL)
 
 
+@pytest.mark.parametrize("name", ["alice?x", "alice#x", "%61lice"])
+def test_a_name_that_looks_like_a_url_gets_only_its_own_groups(hub, alice, name):
+    """The service asks the hub for the caller's groups by name: the name must be one escaped
+    path segment, or ``alice?x`` would be answered with alice's groups (and admin flag)."""
+    put_notebook(hub, alice, "team/e2e-jobs/mine.ipynb", notebook("print('mine')"))
+    mine = Jobs(hub, alice).submit(group="team", path="e2e-jobs/mine.ipynb", instanceType="cpu-1")
+    hub.create_user(name)
+    assert hub.user(name)["name"] == name  # the hub keeps the name as typed
+    intruder = Jobs(hub, hub.user_token(name))
+    listing = intruder.call("GET", "/jobs")
+    assert listing.status_code == 200, listing.text
+    assert mine["id"] not in [j["id"] for j in listing.json()["jobs"]]
+    assert intruder.call("GET", f"/jobs/{mine['id']}").status_code == 404
+    resp = intruder.call("POST", "/jobs", json={"group": "team", "path": "e2e-jobs/mine.ipynb"})
+    assert resp.status_code == 403, resp.text
+    assert "you are not a member of 'team'" in resp.json()["message"]
+
+
 def test_gpu_job_waits_for_group_quota_held_by_a_notebook(hub, alice, pods, catalog_file):
     catalog = yaml.safe_load(catalog_file.read_text())
     catalog["groups"]["team"]["projectQuota"] = {"gpu": 1}

@@ -156,6 +156,6 @@ def no_scheduler_errors(logger_name: str) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def no_scheduler_errors_in_services() -> Iterator[None]:
-    """For JobService instances built by tests (they log to the "test" logger)."""
+    """For ServerJobs instances built by tests (they log to the "test" logger)."""
     with no_scheduler_errors("test"):
         yield

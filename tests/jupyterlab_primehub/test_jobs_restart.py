@@ -13,7 +13,7 @@ import pytest
 from jupyterlab_primehub.context import ServerContext
 from jupyterlab_primehub.jobs.local import LocalJobRunner
 from jupyterlab_primehub.jobs.model import JobRequest, State
-from jupyterlab_primehub.jobs.service import JobService
+from jupyterlab_primehub.jobs.service import ServerJobs
 from jupyterlab_primehub.jobs.store import JobStore
 from primehub_jobs_contract.processes import is_alive
 from primehub_jobs_contract.status import read_status
@@ -21,11 +21,11 @@ from primehub_jobs_contract.status import read_status
 WAIT = 180
 
 
-def make_service(root, jobs_dir) -> JobService:
+def make_service(root, jobs_dir) -> ServerJobs:
     """What PrimeHubApp builds, without the HTTP server around it."""
     store = JobStore(jobs_dir / "jobs.sqlite")
     runner = LocalJobRunner(store, jobs_dir, poll_interval=0.2, cancel_grace=5)
-    return JobService(
+    return ServerJobs(
         root_dir=str(root),
         store=store,
         backends={"local": runner},
