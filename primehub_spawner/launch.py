@@ -4,7 +4,7 @@
 user's other groups into a :class:`PodPlan`: image, resources, GPU, env, labels,
 annotations, volumes and mounts, node selector, tolerations, pull secrets, the PVCs that
 must exist, and the home symlinks. Pods are rendered from a plan by :func:`.pods.render_pod`
-(``pod_manifest`` here is its shorthand for a server pod). No I/O here.
+(and ``pods.pod_manifest``, its shorthand for a server pod). No I/O here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import Dataset, GroupView, Image, InstanceType
-from .pods import PodSettings, notebook_container_spec, render_pod
 from .quantities import Resources, format_cpu, format_memory
 
 USER_LABEL = "primehub.io/user"
@@ -309,26 +308,4 @@ def plan_launch(request: LaunchRequest, settings: LaunchSettings) -> PodPlan:
         pvcs=tuple(pvcs),
         home_symlinks=tuple(symlinks),
         usage=Resources(cpu=it.cpu, memory=it.memory, gpu=gpu),
-    )
-
-
-def pod_manifest(
-    plan: PodPlan,
-    name: str,
-    cmd: list[str],
-    port: int = 8888,
-    namespace: str | None = None,
-    extra_env: Mapping[str, str] | None = None,
-    restart_policy: str = "OnFailure",
-    settings: PodSettings | None = None,
-) -> dict[str, Any]:
-    """A complete server pod for ``plan`` running ``cmd`` (``extra_env`` first, so the plan
-    wins), with the admin's pod ``settings`` (default: none but no service account token)."""
-    return render_pod(
-        plan,
-        settings or PodSettings(),
-        notebook_container_spec(cmd, port, extra_env),
-        name=name,
-        namespace=namespace,
-        restart_policy=restart_policy,
     )

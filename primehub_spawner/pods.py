@@ -347,3 +347,25 @@ def render_pod(
             spec[key] = value
     spec.update(_camel_keys(settings.extra_pod_config))
     return pod
+
+
+def pod_manifest(
+    plan: PodPlan,
+    name: str,
+    cmd: list[str],
+    port: int = 8888,
+    namespace: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    restart_policy: str = "OnFailure",
+    settings: PodSettings | None = None,
+) -> dict[str, Any]:
+    """A complete server pod for ``plan`` running ``cmd`` (``extra_env`` first, so the plan
+    wins), with the admin's pod ``settings`` (default: none but no service account token)."""
+    return render_pod(
+        plan,
+        settings or PodSettings(),
+        notebook_container_spec(cmd, port, extra_env),
+        name=name,
+        namespace=namespace,
+        restart_policy=restart_policy,
+    )

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from primehub_spawner.catalog import Catalog
-from primehub_spawner.launch import LaunchRequest, LaunchSettings, plan_launch, pod_manifest
+from primehub_spawner.launch import LaunchRequest, LaunchSettings, plan_launch
+from primehub_spawner.pods import pod_manifest
 from primehub_spawner.user_options import (
     KNOWN_KEYS,
     OptionsError,

@@ -1,6 +1,7 @@
 """Launch cases shared by the golden, schema and API-server tests."""
 
-from primehub_spawner.launch import LaunchRequest, LaunchSettings, plan_launch, pod_manifest
+from primehub_spawner.launch import LaunchRequest, LaunchSettings, plan_launch
+from primehub_spawner.pods import pod_manifest
 from primehub_spawner.user_options import resolve_options
 
 CMD = ["jupyterhub-singleuser"]

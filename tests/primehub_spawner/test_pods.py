@@ -20,11 +20,12 @@ from primehub_jobs_contract.executor import ExecutorSpec
 from primehub_spawner.jobs.manifest import job_manifest
 from primehub_spawner.jobs.pod_settings import PodSettingsOptions
 from primehub_spawner.kernel_gateway import KernelGatewaySettings, kernel_pod, sidecar_pod
-from primehub_spawner.launch import LaunchRequest, LaunchSettings, plan_launch, pod_manifest
+from primehub_spawner.launch import LaunchRequest, LaunchSettings, plan_launch
 from primehub_spawner.pods import (
     ContainerSpec,
     PodSettings,
     PodSettingsError,
+    pod_manifest,
     pod_setting_values,
     render_pod,
 )
