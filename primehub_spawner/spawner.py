@@ -326,7 +326,7 @@ class PrimeHubSpawner(KubeSpawner):
             choice = resolve_options(view, options)
         except OptionsError as e:
             self.log.info("Refused options of %s: %s", self.user.name, e.message)
-            raise user_error(e.status, e.message) from None
+            raise user_error(e.status_code, e.message) from None
         if choice.kernel_gateway and self._kernel_gateway_switch == "off":
             raise user_error(400, "kernel_gateway: not enabled on this hub (use false)")
         self._kg = self._kernel_gateway_settings(choice.kernel_gateway)

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from primehub_jobs_contract.errors import JobsError
+
 from .catalog import GroupView, Image, InstanceType, UserView
 
 ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
@@ -27,13 +29,12 @@ MAX_ENV_VARS = 100
 MAX_ENV_VALUE = 32 * 1024
 
 
-class OptionsError(Exception):
-    """A user_options value the user must change; ``status`` is 400 or 403."""
+class OptionsError(JobsError):
+    """A user_options value the user must change; ``status_code`` is 400 or 403 (the contract's
+    error base, so a job submit refuses with the same status and words as a spawn)."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+        super().__init__(message, status)
 
 
 @dataclass(frozen=True)

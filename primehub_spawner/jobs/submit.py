@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from primehub_jobs_contract.errors import Conflict, Forbidden, InvalidRequest, JobsError
+from primehub_jobs_contract.errors import Conflict, Forbidden, InvalidRequest
 from primehub_jobs_contract.validation import new_job_id
 
 from ..catalog import UserView
 from ..quantities import Resources
 from ..quota import exceeded
-from ..user_options import Choice, OptionsError, resolve_options
+from ..user_options import Choice, resolve_options
 from .model import HubJob
 from .requests import SubmitRequest, output_name, parse_submit, volume_path
 from .shared import Caller, Shared
@@ -26,10 +26,7 @@ def choose(view: UserView, req: SubmitRequest) -> Choice:
     """The group, instance type and image of ``req`` as the spawner would resolve them; a job
     larger than its quotas is refused now instead of waiting forever."""
     options = {"group": req.group, "instance_type": req.instance_type, "image": req.image}
-    try:
-        choice = resolve_options(view, {k: v for k, v in options.items() if v})
-    except OptionsError as e:
-        raise JobsError(e.message, e.status) from None
+    choice = resolve_options(view, {k: v for k, v in options.items() if v})  # OptionsError: 4xx
     group = choice.group.group
     request = Resources(
         choice.instance_type.cpu, choice.instance_type.memory, choice.instance_type.gpu

@@ -66,7 +66,7 @@ def check_choice(user: str, hub_groups: list[str], opts: Any) -> None:
     try:
         choice = resolve_options(view, opts)
     except OptionsError as e:
-        assert e.status in (400, 403)
+        assert e.status_code in (400, 403)
         assert e.message and "Traceback" not in e.message
         return
     # accepted: every part of the choice is something this user may launch
@@ -111,7 +111,7 @@ def test_non_object_user_options_are_refused(user, opts):
     try:
         resolve_options(view, opts)
     except OptionsError as e:
-        assert e.status in (400, 403)
+        assert e.status_code in (400, 403)
     else:
         raise AssertionError(f"{opts!r} accepted as user_options")
 
@@ -121,7 +121,7 @@ def test_empty_non_object_user_options_are_refused(opts):
     try:
         resolve_options(CATALOG.for_user("alice"), opts)
     except OptionsError as e:
-        assert e.status == 400
+        assert e.status_code == 400
     else:
         raise AssertionError(f"{opts!r} accepted as user_options")
 

@@ -14,7 +14,7 @@ from primehub_spawner.user_options import (
 def refused(view, options):
     with pytest.raises(OptionsError) as err:
         resolve_options(view, options)
-    return err.value.status, err.value.message
+    return err.value.status_code, err.value.message
 
 
 def test_empty_options_take_defaults(catalog):
