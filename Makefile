@@ -87,7 +87,7 @@ test-ts: setup
 
 test-server: setup
 	$(call say,Server extension tests (pytest-jupyter, real kernels))
-	$(PYTEST) -p pytest_jupyter.jupyter_server tests/contract tests/jupyterlab_primehub
+	$(PYTEST) -p pytest_jupyter.jupyter_server tests/contract tests/security tests/jupyterlab_primehub
 
 test-cluster: k8s
 	$(call say,Unit tests and the cluster / hub end-to-end / fault tests on the local Kubernetes cluster)

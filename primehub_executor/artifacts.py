@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from primehub_jobs_contract.safefiles import read_capped, replace_file
+
 DEFAULT_MAX_FILES = 1000
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
@@ -24,6 +26,10 @@ class LimitReport:
 
 
 def _regular_files(root: Path) -> list[Path]:
+    """The files below ``root`` in path order; nothing when ``root`` itself is a link (os.walk
+    would list the folder it points to)."""
+    if root.is_symlink() or not root.is_dir():
+        return []
     files = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
@@ -40,8 +46,9 @@ def enforce_limits(root: Path, max_files: int, max_bytes: int) -> LimitReport:
     """
     kept_files = kept_bytes = 0
     dropped: list[str] = []
-    if not root.is_dir():
-        return LimitReport(0, 0, [])
+    if root.is_symlink():
+        root.unlink()
+        return LimitReport(0, 0, [root.name])
     for path in _regular_files(root):
         rel = str(path.relative_to(root))
         if path.is_symlink() or not path.is_file():
@@ -55,6 +62,29 @@ def enforce_limits(root: Path, max_files: int, max_bytes: int) -> LimitReport:
             continue
         kept_files += 1
         kept_bytes += size
+    return LimitReport(kept_files, kept_bytes, dropped)
+
+
+def copy_limited(source: Path, target: Path, max_files: int, max_bytes: int) -> LimitReport:
+    """Copy the regular files below ``source`` (a folder others may write to: links and
+    special files are skipped, never followed) into ``target``, within the limits."""
+    kept_files = kept_bytes = 0
+    dropped: list[str] = []
+    for path in _regular_files(source):
+        rel = path.relative_to(source)
+        if kept_files + 1 > max_files:
+            dropped.append(str(rel))
+            continue
+        try:
+            data = read_capped(path, max_bytes - kept_bytes)
+        except OSError:  # a link, not a regular file, over the remaining bytes, or gone
+            dropped.append(str(rel))
+            continue
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(dest, data, target)
+        kept_files += 1
+        kept_bytes += len(data)
     return LimitReport(kept_files, kept_bytes, dropped)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import re
 import signal
@@ -43,12 +44,19 @@ from primehub_executor.params import UnsupportedLanguage, inject_parameters
 from primehub_jobs_contract import VERSION as __version__
 from primehub_jobs_contract.executor import EXECUTOR_MODULE, ExecutorSpec, SpecError
 from primehub_jobs_contract.processes import process_start_time
+from primehub_jobs_contract.safefiles import read_capped, replace_file
 from primehub_jobs_contract.status import termination_message, write_status
 from primehub_jobs_contract.times import iso, utcnow
 
 from . import papermill_compat as pm
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 143
+MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
+
+
+class SnapshotChanged(Exception):
+    """The input's bytes do not have the digest the submitter's backend recorded."""
+
 
 ERROR_STYLE = (
     'style="color:red; font-family:Helvetica Neue, Helvetica, Arial, sans-serif; font-size:2em;"'
@@ -133,16 +141,24 @@ class Executor:
     # -- status and output -------------------------------------------------------------------
     def write_status(self) -> None:
         if self.args.status_file:
-            write_status(self.args.status_file, self.status)
+            write_status(
+                self.args.status_file, self.status, self.confine_for(self.args.status_file)
+            )
+
+    def confine_for(self, path: str | Path) -> str | None:
+        """The spec's trusted folder when ``path`` lies below it (else writes just refuse a
+        link at the file's own name)."""
+        root = self.args.confine
+        if root and Path(path).is_relative_to(root):
+            return root
+        return None
 
     def save_output(self) -> None:
         if self.nb is None:
             return
         out = Path(self.args.output)
-        tmp = out.with_name(f".{out.name}.partial")
         try:
-            nbformat.write(self.nb, str(tmp))
-            os.replace(tmp, out)
+            replace_file(out, nbformat.writes(self.nb).encode(), self.confine_for(out))
         except OSError as e:
             # e.g. the folder was deleted or is read-only: keep running, fail at the end.
             if self.output_error is None:
@@ -291,7 +307,13 @@ class Executor:
 
     def prepare(self) -> tuple[str, str]:
         """Read the snapshot, pick the kernel, inject parameters; returns (kernel, language)."""
-        nb = nbformat.read(str(self.args.input), as_version=4)
+        raw = read_capped(self.args.input, MAX_NOTEBOOK_BYTES)
+        if self.args.input_sha256 and hashlib.sha256(raw).hexdigest() != self.args.input_sha256:
+            raise SnapshotChanged(
+                f"The notebook snapshot {self.args.input} is not what was submitted "
+                "(someone changed it after the submit); nothing was run."
+            )
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
         self.source_index = {id(cell): i for i, cell in enumerate(nb.cells)}
         kernel = self.args.kernel or nb.metadata.get("kernelspec", {}).get("name") or "python3"
         spec = KernelSpecManager().get_kernel_spec(kernel)  # NoSuchKernel if unknown
@@ -409,6 +431,9 @@ class Executor:
             return EXIT_FAILED
         except UnsupportedLanguage as e:
             self.finish("failed", None, e.message)
+            return EXIT_FAILED
+        except SnapshotChanged as e:
+            self.finish("failed", None, str(e))
             return EXIT_FAILED
         except (OSError, ValueError) as e:
             self.finish("failed", None, f"Cannot read the notebook: {e}")

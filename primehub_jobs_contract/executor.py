@@ -46,9 +46,15 @@ class ExecutorSpec:
     max_artifact_bytes: int | None = None
     input_path: str | None = None  # the submitted notebook, papermill's input_path
     termination_log: str | None = None  # a container's terminationMessagePath
+    # a trusted folder (a group volume's root, the server's root) below which the output and
+    # status files are written without following any symbolic link (others may plant them)
+    confine: str | None = None
+    # the digest of what the submitter submitted: the executor runs ``input`` only if its bytes,
+    # read once, have this digest (a snapshot in a shared folder may be edited by others)
+    input_sha256: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True)
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ExecutorSpec:
@@ -102,6 +108,8 @@ _KINDS: dict[str, type] = {
     "max_artifact_bytes": int,
     "input_path": str,
     "termination_log": str,
+    "confine": str,
+    "input_sha256": str,
 }
 
 

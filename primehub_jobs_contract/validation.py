@@ -73,6 +73,17 @@ def job_id(body: dict[str, Any]) -> str | None:
     return value
 
 
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def sha256(body: dict[str, Any], key: str) -> str | None:
+    """An optional SHA-256 digest in lower-case hex."""
+    value = text(body, key, 64)
+    if value is not None and not _SHA256.match(value):
+        raise InvalidRequest(f"'{key}' must be a SHA-256 digest (64 lower-case hex characters).")
+    return value
+
+
 def seconds(body: dict[str, Any], key: str, maximum: float = MAX_SECONDS) -> float | None:
     """An optional positive, finite number of seconds up to ``maximum``."""
     value = body.get(key)

@@ -74,3 +74,15 @@ def output_location(notebook: NotebookLocation, file_name: str) -> tuple[str, Pa
         raise InvalidRequest(f"Output file name '{file_name}' must be a plain file name.")
     api = f"{notebook.api_dir}/{file_name}" if notebook.api_dir else file_name
     return api, notebook.real_path.parent / file_name
+
+
+def trusted_folder(real: Path, root_dir: str, group_volume_root: str | None) -> str:
+    """The folder below which a job's files next to ``real`` are written without following
+    links: the group's volume (``<group volume root>/<group>``, shared with its members) or the
+    server's root."""
+    if group_volume_root:
+        volume = os.path.realpath(group_volume_root)
+        if _inside(str(real), volume) and str(real) != volume:
+            group = os.path.relpath(real, volume).split(os.sep, 1)[0]
+            return os.path.join(volume, group)
+    return os.path.realpath(root_dir)

@@ -15,6 +15,7 @@ to the hub, in which group volume, and which hub jobs were already imported) is 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from primehub_executor.artifacts import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, copy_limited
 from primehub_jobs_contract.errors import (
     Conflict,
     InvalidRequest,
@@ -34,6 +36,7 @@ from primehub_jobs_contract.errors import (
 )
 from primehub_jobs_contract.executor import ExecutorSpec
 from primehub_jobs_contract.layout import SNAPSHOT, JobFiles, volume_job_folder
+from primehub_jobs_contract.safefiles import make_folders, replace_file
 from primehub_jobs_contract.states import FINAL_STATES, State
 from primehub_jobs_contract.status import read_status
 from primehub_jobs_contract.times import from_iso, iso, utcnow
@@ -310,7 +313,9 @@ class KubernetesJobBackend(JobBackend):
             _, output = self.locate_file(spec.output, group)
             snapshot = f"{volume_job_folder(job.id)}/{SNAPSHOT}"
             volume = Path(self.project_root) / group
-            await asyncio.to_thread(_copy_snapshot, files.snapshot, volume / snapshot)
+            digest = await asyncio.to_thread(
+                _copy_snapshot, files.snapshot, volume / snapshot, volume
+            )
         except (InvalidRequest, OSError, ValueError) as e:  # SpecError is a ValueError
             message = getattr(e, "message", None) or str(e)
             self._finalize(job, State.FAILED, f"Could not hand the job to the hub: {message}")
@@ -321,6 +326,7 @@ class KubernetesJobBackend(JobBackend):
             "path": path,
             "output": output,
             "snapshot": snapshot,
+            "snapshotSha256": digest,
             "name": job.name,
             "parameters": job.parameters,
             "kernel": job.kernel,
@@ -423,16 +429,20 @@ def _remove_marker_files(jobs_dir: Path, job_ids: set[str], seen: bool) -> None:
         (jobs_dir / SEEN).unlink(missing_ok=True)
 
 
-def _copy_snapshot(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+def _copy_snapshot(source: Path, target: Path, volume: Path) -> str:
+    """Into the shared group volume: no folder on the way and not the file may be a link.
+    Returns the SHA-256 of what was written: the job pod runs the copy only if it still has
+    it (any group member can edit the copy until then)."""
+    data = source.read_bytes()
+    make_folders(target.parent, volume)
+    replace_file(target, data, volume)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _copy_artifacts(source: Path, target: Path) -> None:
-    if not source.is_dir():
-        return
+    """From the shared group volume: regular files only, links never followed, capped."""
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+    copy_limited(source, target, DEFAULT_MAX_FILES, DEFAULT_MAX_BYTES)
 
 
 def _remove_folder(folder: Path) -> bool:

@@ -27,7 +27,7 @@ from primehub_jobs_contract.validation import new_job_id
 from ..context import ServerContext
 from .backend import JobBackend
 from .model import Job, JobRequest
-from .paths import output_location, resolve_notebook
+from .paths import output_location, resolve_notebook, trusted_folder
 from .store import JobStore
 
 DEFAULT_OUTPUT_TEMPLATE = "{stem}-{timestamp}-output.ipynb"
@@ -159,6 +159,7 @@ class ServerJobs:
             job_id=job_id,
             artifacts=str(files.artifacts),
             input_path=str(notebook.real_path),
+            confine=trusted_folder(notebook.real_path, self.root_dir, self.group_volume_root),
         )
         await loop.run_in_executor(None, _prepare_job_dir, files, nb, spec)
         self.store.add(job)

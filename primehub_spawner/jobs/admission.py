@@ -181,6 +181,7 @@ class AdmissionRound:
             parameters=job.parameters,
             kernel=job.kernel,
             cell_timeout=job.cell_timeout,
+            snapshot_sha256=job.snapshot_sha256,
         )
         manifest = job_manifest(
             plan,

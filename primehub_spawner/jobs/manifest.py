@@ -75,6 +75,7 @@ def executor_spec(
     parameters: dict[str, Any],
     kernel: str | None,
     cell_timeout: float | None,
+    snapshot_sha256: str | None = None,
 ) -> ExecutorSpec:
     """What the job pod's executor runs, as container paths; it logs to stdout (the pod log).
     The Job's ``activeDeadlineSeconds`` enforces the deadline (Kubernetes reports it)."""
@@ -91,6 +92,8 @@ def executor_spec(
         job_id=paths.job_id,
         input_path=paths.absolute(paths.notebook),
         termination_log=TERMINATION_LOG,
+        confine=paths.volume,
+        input_sha256=snapshot_sha256 if paths.snapshot else None,
     )
 
 

@@ -49,6 +49,7 @@ class HubJob:
     kernel: str | None = None
     cell_timeout: float | None = None
     snapshot: str | None = None
+    snapshot_sha256: str | None = None  # the digest the executor checks the snapshot against
     state: State = State.PENDING
     reason: str | None = None
     exit_code: int | None = None

@@ -21,6 +21,7 @@ SUBMIT_FIELDS = {
     "path",
     "output",
     "snapshot",
+    "snapshotSha256",
     "name",
     "instanceType",
     "image",
@@ -29,7 +30,7 @@ SUBMIT_FIELDS = {
     "timeout",
     "deadline",
 }
-SCHEDULE_FIELDS = (SUBMIT_FIELDS - {"id", "output", "snapshot"}) | {
+SCHEDULE_FIELDS = (SUBMIT_FIELDS - {"id", "output", "snapshot", "snapshotSha256"}) | {
     "recurrence",
     "cron",
     "timezone",
@@ -45,6 +46,7 @@ class SubmitRequest:
     id: str | None = None
     output: str | None = None
     snapshot: str | None = None
+    snapshot_sha256: str | None = None
     name: str | None = None
     instance_type: str | None = None
     image: str | None = None
@@ -95,12 +97,18 @@ def parse_submit(body: Any, *, max_deadline: float, schedule: bool = False) -> S
     if not path:
         raise InvalidRequest("'path' is required: the notebook, relative to the group volume.")
     deadline = validation.seconds(body, "deadline", max_deadline)
+    if body.get("snapshot") and not body.get("snapshotSha256"):
+        raise InvalidRequest(
+            "'snapshotSha256' is required with 'snapshot': the SHA-256 of the notebook you "
+            "submit (the job runs it only if the snapshot still has that digest)."
+        )
     return SubmitRequest(
         path=path,
         group=validation.text(body, "group"),
         id=validation.job_id(body),
         output=validation.text(body, "output"),
         snapshot=validation.text(body, "snapshot"),
+        snapshot_sha256=validation.sha256(body, "snapshotSha256"),
         name=validation.name(body),
         instance_type=validation.text(body, "instanceType"),
         image=validation.text(body, "image"),

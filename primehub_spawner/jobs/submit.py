@@ -87,6 +87,7 @@ class Submissions:
             path=path,
             output=output,
             snapshot=snapshot,
+            snapshot_sha256=req.snapshot_sha256 if snapshot else None,
             instance_type=choice.instance_type.name,
             image=choice.image.name,
             deadline=req.deadline or s.settings.default_deadline,

@@ -39,6 +39,7 @@ CASES = {
         image="base",
         path="nb.ipynb",
         snapshot=".primehub-jobs/0123456789ab/input.ipynb",
+        snapshot_sha256="5" * 64,
         kernel="python3",
         cell_timeout=600.0,
         deadline=86400,
