@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -170,6 +172,13 @@ class JobLogHandler(PrimeHubHandler):
         self.finish(data, set_content_type="text/plain; charset=utf-8")
 
 
+def attachment(name: str) -> str:
+    """A Content-Disposition for a download named ``name`` in any script: an ASCII fallback and
+    the UTF-8 name (RFC 6266 / RFC 5987 ``filename*``); header values must be Latin-1."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 class JobArtifactsHandler(PrimeHubHandler):
     """``GET /primehub/api/jobs/{id}/artifacts``: a zip of the job's artifacts folder."""
 
@@ -181,7 +190,7 @@ class JobArtifactsHandler(PrimeHubHandler):
         loop = asyncio.get_running_loop()
         try:
             self.set_header("Content-Type", "application/zip")
-            self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+            self.set_header("Content-Disposition", attachment(name))
             while chunk := await loop.run_in_executor(None, archive.read, ZIP_CHUNK):
                 self.write(chunk)
                 await self.flush()

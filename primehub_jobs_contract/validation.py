@@ -5,6 +5,8 @@ One wording for every field error: ``'<field>' must ...``, naming what to change
 
 from __future__ import annotations
 
+import json
+import keyword
 import math
 import re
 from collections.abc import Iterable
@@ -17,6 +19,7 @@ MAX_NAME_LENGTH = 200
 MAX_TEXT_LENGTH = 1024
 MAX_PARAMETERS = 200
 MAX_PARAMETER_DEPTH = 20
+MAX_PARAMETERS_BYTES = 64 * 1024  # as JSON: they travel in the job's spec and every listing
 MAX_SECONDS = 366 * 86400  # a year and a day: longer is a typo
 _PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -139,5 +142,15 @@ def parameters(value: Any) -> dict[str, Any]:
                 f"Parameter name '{key}' is not a valid variable name "
                 "(letters, digits and underscores, not starting with a digit)."
             )
+        if keyword.iskeyword(key):  # soft keywords (match, case, _) are valid names
+            raise InvalidRequest(
+                f"Parameter name '{key}' is a Python keyword; choose another name."
+            )
         check_parameter_value(key, item)
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > MAX_PARAMETERS_BYTES:
+        raise InvalidRequest(
+            f"'parameters' must be at most {MAX_PARAMETERS_BYTES // 1024} KiB as JSON, got "
+            f"{size // 1024} KiB; pass large data as a file in the group volume instead."
+        )
     return dict(value)

@@ -15,6 +15,7 @@ import {
   ITokenTest,
   JobStatus
 } from './core/jobs';
+import { downloadName } from './core/format';
 
 /** An error answered by the server (or the network), with a message fit for the user. */
 export class PrimeHubApiError extends Error {
@@ -132,8 +133,7 @@ export class PrimeHubClient {
   async artifacts(id: string): Promise<{ blob: Blob; filename: string }> {
     const response = await this.request(this.url('jobs', encodeURIComponent(id), 'artifacts'));
     const disposition = response.headers.get('Content-Disposition') ?? '';
-    const match = /filename="?([^";]+)"?/.exec(disposition);
-    return { blob: await response.blob(), filename: match ? match[1] : `${id}-artifacts.zip` };
+    return { blob: await response.blob(), filename: downloadName(disposition) ?? `${id}-artifacts.zip` };
   }
 
   tokenInfo(): Promise<ITokenInfo> {

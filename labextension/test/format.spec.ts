@@ -1,4 +1,5 @@
 import {
+  downloadName,
   formatDuration,
   formatProgress,
   jobDuration,
@@ -59,5 +60,19 @@ describe('formatProgress', () => {
   it('gives a bar fraction', () => {
     expect(progressFraction({ done: 1, total: 4 })).toBe(0.25);
     expect(progressFraction({ done: 0, total: 0 })).toBe(0);
+  });
+});
+
+describe('downloadName', () => {
+  it('prefers the UTF-8 name of a non-Latin download', () => {
+    const header =
+      "attachment; filename=\"job-0123-artifacts.zip\"; filename*=UTF-8''%E8%A8%93%E7%B7%B4-0123-artifacts.zip";
+    expect(downloadName(header)).toBe('訓練-0123-artifacts.zip');
+  });
+
+  it('falls back to the plain name', () => {
+    expect(downloadName('attachment; filename="a-1-artifacts.zip"')).toBe('a-1-artifacts.zip');
+    expect(downloadName("attachment; filename=\"x.zip\"; filename*=UTF-8''%E8%A8")).toBe('x.zip');
+    expect(downloadName('')).toBeNull();
   });
 });

@@ -118,3 +118,24 @@ def test_termination_message_is_short():
     )
     assert len(message) < 400
     assert json.loads(message)["endedEarly"]["cellIndex"] == 2
+
+
+@pytest.mark.parametrize("name", ["class", "lambda", "None", "True"])
+def test_a_parameter_named_like_a_python_keyword_is_refused(name):
+    with pytest.raises(InvalidRequest, match="is a Python keyword"):
+        parse_job_request({"path": "a.ipynb", "parameters": {name: 1}})
+    with pytest.raises(InvalidRequest, match="is a Python keyword"):
+        parse_submit({"path": "a.ipynb", "parameters": {name: 1}}, max_deadline=60)
+
+
+def test_parameters_are_capped_in_size_on_both_sides():
+    big = {"blob": "x" * (65 * 1024)}
+    with pytest.raises(InvalidRequest, match="at most 64 KiB"):
+        parse_job_request({"path": "a.ipynb", "parameters": big})
+    with pytest.raises(InvalidRequest, match="at most 64 KiB"):
+        parse_submit({"path": "a.ipynb", "parameters": big}, max_deadline=60)
+    assert parse_job_request({"path": "a.ipynb", "parameters": {"blob": "x" * 1000}}).parameters
+
+
+def test_a_soft_keyword_is_a_valid_parameter_name():
+    assert parse_job_request({"path": "a.ipynb", "parameters": {"match": 1}}).parameters

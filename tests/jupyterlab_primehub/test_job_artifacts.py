@@ -55,3 +55,15 @@ async def test_artifacts_expire_after_the_retention_period(tmp_path):
     await runner.tick()  # the first scheduling round also applies the retention period
     assert not runner.files("00000000000a").artifacts.exists()
     assert (runner.files("00000000000b").artifacts / "model.txt").exists()
+
+
+def test_a_non_latin_job_name_downloads_under_its_own_name():
+    from urllib.parse import unquote
+
+    from jupyterlab_primehub.handlers import attachment
+
+    header = attachment("訓練-0123456789ab-artifacts.zip")
+    header.encode("latin-1")  # a header value tornado can send (a 500 before)
+    assert 'filename="0123456789ab-artifacts.zip"' in header
+    star = header.split("filename*=UTF-8''", 1)[1]
+    assert unquote(star) == "訓練-0123456789ab-artifacts.zip"

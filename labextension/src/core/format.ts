@@ -67,3 +67,18 @@ export function progressFraction(progress: IProgress | null | undefined): number
   }
   return Math.min(1, Math.max(0, progress.done / progress.total));
 }
+
+/** The file name of a Content-Disposition: the UTF-8 ``filename*`` (RFC 5987) when present,
+ * else the plain ``filename``. */
+export function downloadName(disposition: string): string | null {
+  const star = /filename\*=UTF-8''([^;]+)/i.exec(disposition);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1].trim());
+    } catch {
+      // a malformed escape: fall back to the plain name
+    }
+  }
+  const plain = /filename="?([^";]+)"?/.exec(disposition);
+  return plain ? plain[1] : null;
+}
