@@ -64,34 +64,41 @@ def _cell_error(value: Any) -> dict[str, Any] | None:
 
 
 def clean_status(data: dict[str, Any]) -> dict[str, Any]:
-    """PURE: the fields of a status document a backend may use, each checked; anything
-    missing or malformed is left out (so a forged file cannot break a backend's round)."""
-    clean: dict[str, Any] = {}
-    if data.get("state") in _STATES:
-        clean["state"] = data["state"]
-    for key in ("pid", "pidStart", "kernelPid", "kernelPidStart", "currentCell"):
-        if _count(data.get(key)) is not None:
-            clean[key] = data[key]
-    progress = data.get("progress")
-    if isinstance(progress, dict):
-        done, total = _count(progress.get("done")), _count(progress.get("total"))
-        if done is not None and total is not None:
-            clean["progress"] = {"done": min(done, total), "total": total}
-    for key in ("startedAt", "finishedAt"):
-        text = _text(data.get(key))
-        if text is not None:
-            try:
-                from_iso(text)
-            except ValueError:
-                continue
-            clean[key] = text
-    for key in ("reason", "jobId", "outputPath"):
-        if _text(data.get(key)) is not None:
-            clean[key] = _text(data[key])
-    for key in ("error", "endedEarly"):
-        if data.get(key) is not None and _cell_error(data.get(key)) is not None:
-            clean[key] = _cell_error(data[key])
-    return clean
+    """PURE: the known fields of a status document, each checked: a field that is missing stays
+    missing, one that is malformed becomes None (so a forged file cannot break a backend)."""
+    checks = {
+        "state": lambda v: v if v in _STATES else None,
+        "progress": _progress,
+        "reason": _text,
+        "jobId": _text,
+        "outputPath": _text,
+        "startedAt": _time,
+        "finishedAt": _time,
+        "error": _cell_error,
+        "endedEarly": _cell_error,
+        **dict.fromkeys(("pid", "pidStart", "kernelPid", "kernelPidStart", "currentCell"), _count),
+    }
+    return {key: check(data[key]) for key, check in checks.items() if key in data}
+
+
+def _progress(value: Any) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    done, total = _count(value.get("done")), _count(value.get("total"))
+    if done is None or total is None:
+        return None
+    return {"done": min(done, total), "total": total}
+
+
+def _time(value: Any) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        from_iso(text)
+    except ValueError:
+        return None
+    return text
 
 
 def termination_message(status: dict[str, Any]) -> str:
