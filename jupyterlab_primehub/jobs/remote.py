@@ -286,6 +286,8 @@ class KubernetesJobBackend(JobBackend):
                 image=remote.get("image"),
                 created_at=from_iso(remote.get("createdAt")) or utcnow(),
             )
+            # its private folder (log, artifacts copy), as a job submitted here has one
+            await asyncio.to_thread(self.job_dir(job_id).mkdir, parents=True, exist_ok=True)
             self.store.add(job)
             self.store.set_remote(job_id, remote["group"])
             await self._mirror(job, remote)

@@ -17,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from localk8s.testing import wait_for
+from localk8s.testing import WaitTimeout, wait_for
 from primehub_spawner.user_options import NO_GROUP_MESSAGE
 
 pytestmark = pytest.mark.cluster
@@ -381,16 +381,22 @@ def test_schedule_runs_and_skips_while_its_previous_run_is_active(hub, alice):
         assert jobs.wait(run["id"], FINAL)["status"] == "succeeded"
 
         # the scheduled run shows in JupyterLab's jobs list too (kubernetes backend)
+        last: list = []
+
         def in_lab():
             listed = hub.session.get(
                 f"{hub.url}/user/alice/primehub/api/jobs",
                 headers={"Authorization": f"token {alice}"},
                 timeout=30,
             ).json()["jobs"]
+            last[:] = listed
             found = [j for j in listed if j["id"] == run["id"]]
             return found and found[0]["status"] == "succeeded" and found[0]
 
-        lab_job = wait_for(in_lab, 60, what="the scheduled run in the lab's list")
+        try:
+            lab_job = wait_for(in_lab, 60, what="the scheduled run in the lab's list")
+        except WaitTimeout:
+            pytest.fail(f"run {run['id']} not listed as succeeded by the lab: {last}")
         assert lab_job["backend"] == "kubernetes"
         assert lab_job["path"] == "team/e2e-jobs/tick.ipynb"
     finally:

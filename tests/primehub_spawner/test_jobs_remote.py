@@ -26,6 +26,7 @@ from primehub_jobs_contract.errors import (
     NotFound,
     Unavailable,
 )
+from primehub_jobs_contract.status import write_status
 
 CONTEXT = ServerContext("team", "team", "cpu-1", "base", "alice", True)
 
@@ -215,3 +216,38 @@ def test_without_a_token_the_hub_is_unavailable():
     client = HubClient("http://127.0.0.1:1/services/primehub-jobs", lambda: None)
     with pytest.raises(Unavailable, match="no API token is set"):
         asyncio.run(client.job("0123456789ab"))
+
+
+def test_a_job_the_hub_ran_without_this_server_is_imported_and_mirrored(backend, tmp_path):
+    """A schedule's run: the server lists it, pulls its log and shows it succeeded."""
+    folder = tmp_path / "project" / "team" / ".primehub-jobs" / "00000000abcd"
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "artifacts" / "model.txt").write_text("weights")
+    write_status(
+        folder / "status.json", {"state": "succeeded", "progress": {"done": 1, "total": 1}}
+    )
+    remote = {
+        "id": "00000000abcd",
+        "name": "tick",
+        "group": "team",
+        "path": "sub/nb.ipynb",
+        "outputPath": "sub/nb-output.ipynb",
+        "status": "succeeded",
+        "createdAt": "2026-01-02T00:00:00.000Z",
+        "finishedAt": "2026-01-02T00:01:00.000Z",
+    }
+
+    async def jobs(limit=50):
+        return [remote]
+
+    async def log(job_id, offset):
+        return b"tick\n" if offset == 0 else b""
+
+    backend.hub.jobs, backend.hub.log = jobs, log
+    asyncio.run(backend._import_new())
+    job = backend.store.get("00000000abcd")
+    assert job.status == State.SUCCEEDED and job.path == "team/sub/nb.ipynb"
+    assert (job.progress_done, job.progress_total) == (1, 1)
+    files = backend.job_dir(job.id)
+    assert (files / "job.log").read_bytes() == b"tick\n"
+    assert (files / "artifacts" / "model.txt").read_text() == "weights"
