@@ -21,12 +21,21 @@ ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 KNOWN_KEYS = ("group", "instance_type", "image", "env", "kernel_gateway")
 NO_GROUP_MESSAGE = "No group is configured for you to launch a server. Please contact admin."
 # Variables the platform sets; a user value would break the server or mislead the user.
+# Proxy settings and the resource variables are the admin's; PRIMEHUB_* (the jobs service's
+# address, job ids) and KG_* (the kernel gateway's address and token) wire the platform.
 RESERVED_ENV = frozenset(
     {"GROUP_ID", "GROUP_NAME", "INSTANCE_TYPE", "IMAGE_NAME", "NVIDIA_VISIBLE_DEVICES"}
+    | {"MEM_LIMIT", "MEM_GUARANTEE", "CPU_LIMIT", "CPU_GUARANTEE"}
+    | {
+        name
+        for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+        for name in (proxy, proxy.lower())
+    }
 )
-RESERVED_ENV_PREFIXES = ("JUPYTERHUB_", "JPY_", "KUBERNETES_")
+RESERVED_ENV_PREFIXES = ("JUPYTERHUB_", "JPY_", "KUBERNETES_", "PRIMEHUB_", "KG_")
 MAX_ENV_VARS = 100
 MAX_ENV_VALUE = 32 * 1024
+MAX_ENV_TOTAL = 128 * 1024  # names and values together: a pod spec must stay well under 1.5 MB
 
 
 class OptionsError(JobsError):
@@ -98,6 +107,11 @@ def validate_env(raw: Any) -> dict[str, str]:
         if len(value) > MAX_ENV_VALUE or "\x00" in value:
             raise OptionsError(400, f"env: the value of {name!r} is too long or not text")
         env[name] = value
+    total = sum(len(k.encode()) + len(v.encode()) for k, v in env.items())
+    if total > MAX_ENV_TOTAL:
+        raise OptionsError(
+            400, f"env: at most {MAX_ENV_TOTAL // 1024} KiB of names and values in total"
+        )
     return env
 
 

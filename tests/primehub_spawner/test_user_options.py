@@ -98,6 +98,11 @@ def test_gpu_only_image_on_cpu_instance_type(catalog):
         ({"OK": {"nested": 1}}, "the value of 'OK' must be a string"),
         ({"OK": True}, "the value of 'OK' must be a string"),
         (["A=1"], "env: must be an object"),
+        ({"PRIMEHUB_JOBS_URL": "http://evil"}, "'PRIMEHUB_JOBS_URL' is set by the platform"),
+        ({"KG_AUTH_TOKEN": "x"}, "'KG_AUTH_TOKEN' is set by the platform"),
+        ({"https_proxy": "http://evil"}, "'https_proxy' is set by the platform"),
+        ({"MEM_LIMIT": "1"}, "'MEM_LIMIT' is set by the platform"),
+        ({f"V{i}": "x" * 32 * 1024 for i in range(5)}, "at most 128 KiB of names and values"),
     ],
 )
 def test_bad_env(catalog, env, fragment):
