@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -368,6 +368,37 @@ class _Entry:
         return tuple(value)
 
 
+_DNS_SAFE = re.compile(r"[^a-z0-9-]")
+
+
+def group_volume_name(group: str) -> str:
+    """The group volume's PVC name: ``project-<group>`` lower-cased, ``_`` -> ``-``."""
+    return "project-" + _DNS_SAFE.sub("-", group.lower().replace("_", "-")).strip("-")
+
+
+def dataset_volume_name(dataset: str) -> str:
+    """A dataset's volume name in pods: ``dataset-<name>`` lower-cased, ``_`` -> ``-``."""
+    return "dataset-" + _DNS_SAFE.sub("-", dataset.lower().replace("_", "-"))
+
+
+def _check_volume_names(kind: str, names: Iterable[str], volume_name: Callable[[str], str]) -> None:
+    """Each name's Kubernetes volume name fits in 63 characters and is its own."""
+    seen: dict[str, str] = {}
+    for name in names:
+        volume = volume_name(name)
+        if len(volume) > 63:
+            raise CatalogError(
+                f"{kind}.{name}: the name is too long for its volume {volume!r} "
+                f"({len(volume)} characters, at most 63): use a shorter name"
+            )
+        if volume in seen:
+            raise CatalogError(
+                f"{kind}.{name}: {seen[volume]!r} and {name!r} would share the volume "
+                f"{volume!r}: rename one of them"
+            )
+        seen[volume] = name
+
+
 def _check_name(kind: str, name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise CatalogError(
@@ -401,6 +432,8 @@ def _parse_catalog(data: Mapping[str, Any]) -> Catalog:
         _check_name("groups", n): _parse_group(n, v, instance_types, images, datasets)
         for n, v in _section(data, "groups").items()
     }
+    _check_volume_names("groups", groups, group_volume_name)
+    _check_volume_names("datasets", datasets, dataset_volume_name)
     return Catalog(
         instance_types=MappingProxyType(instance_types),
         images=MappingProxyType(images),

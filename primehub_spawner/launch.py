@@ -17,14 +17,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import Dataset, GroupView, Image, InstanceType
+from .catalog import (
+    Dataset,
+    GroupView,
+    Image,
+    InstanceType,
+    dataset_volume_name,
+    group_volume_name,
+)
 from .quantities import Resources, format_cpu, format_memory
 
 USER_LABEL = "primehub.io/user"
 GROUP_LABEL = "primehub.io/group"
 USAGE_ANNOTATION = "primehub.io/usage"
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-_DNS_SAFE = re.compile(r"[^a-z0-9-]")
 
 
 def label_value(value: str) -> str:
@@ -48,11 +54,6 @@ def label_value(value: str) -> str:
         digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
         escaped = escaped[:54].rstrip("-") + "-" + digest
     return escaped
-
-
-def group_volume_name(group: str) -> str:
-    """The group volume's PVC name: ``project-<group>`` lower-cased, ``_`` -> ``-``."""
-    return "project-" + _DNS_SAFE.sub("-", group.lower().replace("_", "-")).strip("-")
 
 
 def env_dataset_variable(dataset: str, key: str) -> str:
@@ -170,7 +171,7 @@ def _pvc(
 
 
 def _dataset_volume(ds: Dataset, settings: LaunchSettings) -> dict[str, Any]:
-    vol_name = "dataset-" + _DNS_SAFE.sub("-", ds.name.lower().replace("_", "-"))
+    vol_name = dataset_volume_name(ds.name)
     if ds.type == "pv":
         return {"name": vol_name, "persistentVolumeClaim": {"claimName": ds.pvc_name}}
     if ds.type == "nfs":

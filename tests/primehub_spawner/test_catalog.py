@@ -86,6 +86,25 @@ def test_unknown_reference_lists_defined_names(catalog_dict):
         Catalog.from_dict(catalog_dict)
 
 
+def test_groups_whose_volumes_would_collide_or_overflow_are_refused_by_name():
+    with pytest.raises(
+        CatalogError, match="'Team_A' and 'team.a' would share the volume 'project-team-a'"
+    ):
+        Catalog.from_dict({"groups": {"Team_A": {}, "team.a": {}}})
+    long = "g" * 60  # a valid name of 60 characters; its volume would be 68
+    with pytest.raises(CatalogError, match=f"groups.{long}: the name is too long for its volume"):
+        Catalog.from_dict({"groups": {long: {}}})
+    with pytest.raises(CatalogError, match="'data_1' and 'data-1' would share the volume"):
+        Catalog.from_dict(
+            {
+                "datasets": {
+                    "data_1": {"type": "hostPath", "path": "/srv/a"},
+                    "data-1": {"type": "hostPath", "path": "/srv/b"},
+                }
+            }
+        )
+
+
 def test_bad_names_and_top_level():
     with pytest.raises(CatalogError, match="groups.bad name: bad name"):
         Catalog.from_dict({"groups": {"bad name": {}}})

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from launch_cases import CASES, build
 
+from primehub_spawner.catalog import group_volume_name
 from primehub_spawner.launch import (
-    group_volume_name,
     label_value,
 )
 
