@@ -41,6 +41,12 @@ class Conflict(JobsError):
     status_code = 409
 
 
+class TooMany(JobsError):
+    """A per-user limit is reached (HTTP 429): wait, or cancel or delete something first."""
+
+    status_code = 429
+
+
 class Unavailable(JobsError):
     """The catalog, the hub or the cluster cannot be used right now (HTTP 503)."""
 

@@ -45,12 +45,16 @@ class AdmissionRound:
         s = self.shared
         async with s.lock:
             k8s_jobs = await s.kube.list_jobs()
-            active, _ = await s.db(s.store.jobs, states=ACTIVE, oldest_first=True)
+            # every active job (no window: one user's queue must not hide the others'); the
+            # per-user limit keeps this O(users x limit), finished history is never read here
+            active, _ = await s.db(s.store.jobs, states=ACTIVE, oldest_first=True, limit=-1)
             for job in active:
                 if job.state != State.PENDING:
                     await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
             await self.fire_schedules()  # after reconciling: "previous run active" is current
-            pending, _ = await s.db(s.store.jobs, states=(State.PENDING,), oldest_first=True)
+            pending, _ = await s.db(
+                s.store.jobs, states=(State.PENDING,), oldest_first=True, limit=-1
+            )
             await self.admit(pending)
             await self.cleanup(k8s_jobs)
 
@@ -230,6 +234,9 @@ class AdmissionRound:
                     await s.kube.delete_job(name)
                 except KubeError as e:
                     s.log.warning("Could not delete finished Job %s: %s", name, e)
+        for job in await s.db(s.store.finished_before, iso(now - s.settings.history_retention)):
+            await asyncio.to_thread(s.log_path(job.id).unlink, missing_ok=True)
+            await s.db(s.store.delete_job, job.id)
         cutoff = iso(now - s.settings.log_retention) or ""
         for job in await s.db(s.store.finished_before, cutoff):
             path = s.log_path(job.id)

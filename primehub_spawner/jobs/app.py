@@ -101,6 +101,22 @@ class JobsApp(PodSettingsOptions, Application):
     log_retention_days = Float(
         7, config=True, help="Days the saved log of a finished job is kept (PrimeHub: 7)."
     )
+    history_retention_days = Float(
+        90,
+        config=True,
+        help="""Days the record of a finished job is kept in the service's history; older
+        records (and their saved logs) are deleted, so each round costs what is active.""",
+    )
+    max_active_jobs_per_user = Int(
+        100,
+        config=True,
+        help="""Jobs one user may have pending, preparing or running at once; a submit (or a
+        schedule's run) past it is refused with 429, so one user cannot stall everyone's
+        queue.""",
+    )
+    max_schedules_per_user = Int(
+        50, config=True, help="Schedules one user may have; one more is refused with 429."
+    )
     tick_interval = Float(
         2.0,
         config=True,
@@ -134,6 +150,9 @@ class JobsApp(PodSettingsOptions, Application):
             max_deadline=self.max_deadline,
             finished_ttl=self.finished_ttl,
             log_retention=timedelta(days=self.log_retention_days),
+            history_retention=timedelta(days=self.history_retention_days),
+            max_active_jobs_per_user=self.max_active_jobs_per_user,
+            max_schedules_per_user=self.max_schedules_per_user,
             tick_interval=self.tick_interval,
             extra_env=tuple(sorted(self.extra_env.items())),
             pod=self.pod_settings(),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from primehub_jobs_contract.errors import Conflict, JobsError, NotFound
+from primehub_jobs_contract.errors import Conflict, JobsError, NotFound, TooMany
 from primehub_jobs_contract.times import iso
 from primehub_jobs_contract.validation import new_job_id
 
@@ -35,6 +35,11 @@ class Schedules:
         """Validate and store a schedule (same rules as a submit, plus the recurrence)."""
         s = self.shared
         req = parse_submit(body, max_deadline=s.settings.max_deadline, schedule=True)
+        limit = s.settings.max_schedules_per_user
+        if len(await s.db(s.store.schedules, caller.name)) >= limit:
+            raise TooMany(
+                f"You have {limit} schedules (at most {limit}); delete one before adding another."
+            )
         schedule = await self._schedule_from(caller, req, new_job_id())
         await s.db(s.store.save_schedule, schedule)
         return schedule

@@ -53,6 +53,11 @@ class Settings:
     max_deadline: int = 7 * 86400
     finished_ttl: float = 600
     log_retention: timedelta = timedelta(days=7)
+    # records of finished jobs older than this are deleted (the history stays bounded)
+    history_retention: timedelta = timedelta(days=90)
+    # one user cannot fill the queue for everyone: past these, submits and schedules get 429
+    max_active_jobs_per_user: int = 100
+    max_schedules_per_user: int = 50
     tick_interval: float = 2.0
     extra_env: tuple[tuple[str, str], ...] = ()
     # the admin's pod settings of notebook pods (JobsApp's KubeSpawner-named options)

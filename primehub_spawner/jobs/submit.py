@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from primehub_jobs_contract.errors import Conflict, Forbidden, InvalidRequest
+from primehub_jobs_contract.errors import Conflict, Forbidden, InvalidRequest, TooMany
 from primehub_jobs_contract.validation import new_job_id
 
 from ..catalog import UserView
@@ -19,7 +19,7 @@ from ..quota import exceeded
 from ..user_options import Choice, resolve_options
 from .model import HubJob
 from .requests import SubmitRequest, output_name, parse_submit, volume_path
-from .shared import Caller, Shared
+from .shared import ACTIVE, Caller, Shared
 
 
 def choose(view: UserView, req: SubmitRequest) -> Choice:
@@ -56,6 +56,13 @@ class Submissions:
     ) -> HubJob:
         """Queue a checked request (a REST body's, or a schedule's run) for ``caller``."""
         s = self.shared
+        limit = s.settings.max_active_jobs_per_user
+        _, active = await s.db(s.store.jobs, user=caller.name, states=ACTIVE, limit=0)
+        if active >= limit:
+            raise TooMany(
+                f"You have {active} jobs pending or running (at most {limit}); wait for some "
+                "to finish, or cancel some, before submitting more."
+            )
         view = await s.view(caller)
         choice = choose(view, req)
         group = choice.group.name
