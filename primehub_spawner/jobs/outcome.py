@@ -65,8 +65,19 @@ def job_outcome(
     if code == 1:
         why = "The notebook raised an error; see the log and the output notebook."
         return State.FAILED, why, code
+    pod_status = (pod or {}).get("status") or {}
+    if pod_status.get("reason") == "Evicted":
+        why = pod_status.get("message") or "the node ran short of resources"
+        return State.FAILED, f"The job's pod was evicted: {why}", code
     if code == 143:
-        return State.CANCELLED, "The job's pod was stopped (SIGTERM).", code
+        # A user's cancel is recorded by the service itself before it deletes the Job: a pod
+        # stopped otherwise (a node drain, preemption) failed, it was not cancelled.
+        return (
+            State.FAILED,
+            "The job's pod was stopped by Kubernetes (SIGTERM: a node drain or preemption); "
+            "the partial output notebook was saved.",
+            code,
+        )
     if term_reason == "OOMKilled" or code == 137:
         return State.FAILED, f"The job's pod was killed ({term_reason or 'exit code 137'}).", code
     detail = f"exit code {code}" if code is not None else failed.get("message") or "no pod"

@@ -250,6 +250,15 @@ def test_job_outcomes_from_the_kubernetes_job_and_pod():
         "Deadline exceeded: the job ran longer than 60 seconds"
     )
     assert "OOMKilled" in job_outcome(failed, pod(137, "OOMKilled"), 60)[1]
+    # exit 143 is not a cancel (a user's cancel is recorded before the Job is deleted)
+    stopped = job_outcome(failed, pod(143), 60)
+    assert stopped[0].value == "failed" and "stopped by Kubernetes" in stopped[1]
+    evicted = pod(143)
+    evicted["status"] |= {"reason": "Evicted", "message": "The node was low on memory."}
+    assert job_outcome(failed, evicted, 60)[:2] == (
+        State.FAILED,
+        "The job's pod was evicted: The node was low on memory.",
+    )
 
 
 def _terminated_pod(code: int, message: str | None) -> dict:
