@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from primehub_jobs_contract.errors import Conflict, JobsError, NotFound, TooMany
+from primehub_jobs_contract.errors import Conflict, JobsError, NotFound, TooMany, Unavailable
 from primehub_jobs_contract.times import iso
 from primehub_jobs_contract.validation import new_job_id
 
@@ -177,6 +177,16 @@ class Schedules:
             )
             try:
                 job = await self.submissions.submit_request(owner, body, schedule.id)
+            except Unavailable as e:
+                if manual:
+                    raise
+                # the catalog or cluster is away for a while: the run waits for it, it is not
+                # refused (the next round tries again; next_run stays where it is)
+                schedule.last_message = (
+                    f"The run due at {iso(schedule.next_run)} waits: {e.message}"
+                )
+                await s.db(s.store.save_schedule, schedule)
+                return None
             except JobsError as e:
                 schedule.last_message = f"The run at {iso(now)} was refused: {e.message}"
             else:

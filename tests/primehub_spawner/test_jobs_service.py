@@ -18,7 +18,7 @@ import pytest
 
 from primehub_jobs_contract.errors import Conflict, JobsError
 from primehub_jobs_contract.states import State
-from primehub_spawner.catalog import CatalogSource
+from primehub_spawner.catalog import CatalogError, CatalogSource
 from primehub_spawner.jobs.outcome import (
     DELETED_OUTSIDE,
     Outcome,
@@ -220,6 +220,34 @@ def test_schedule_runs_skips_while_active_and_survives_restart(env):
     assert f"the previous run (job {first.id}) is still preparing" in after.last_message
     with pytest.raises(Conflict, match="is still preparing"):
         run(service.run_schedule(ALICE, schedule.id))
+
+
+def test_a_schedule_due_while_the_catalog_is_broken_runs_once_it_is_fixed(env, catalog_dict):
+    make, clock, kube = env
+    service = make()
+    schedule = run(
+        service.create_schedule(
+            ALICE, {"path": "a.ipynb", "recurrence": "custom", "cron": "*/5 * * * *"}
+        )
+    )
+    good = service.shared.catalog
+
+    class Broken:  # an admin saved a catalog with a typo
+        def get(self):
+            raise CatalogError("groups.bad name: bad name")
+
+    service.shared.catalog = Broken()
+    clock.now += timedelta(minutes=5)
+    run(service.tick())
+    waiting = run(service.get_schedule(ALICE, schedule.id))
+    assert (waiting.runs, waiting.next_run) == (0, schedule.next_run)
+    assert "waits: Job options are unavailable: the catalog has an error" in waiting.last_message
+    service.shared.catalog = good  # fixed
+    clock.now += timedelta(seconds=30)
+    run(service.tick())
+    ran = run(service.get_schedule(ALICE, schedule.id))
+    assert ran.runs == 1 and ran.last_message is None
+    assert ran.next_run == schedule.next_run + timedelta(minutes=5)
 
 
 def test_job_outcomes_from_the_kubernetes_job_and_pod():
