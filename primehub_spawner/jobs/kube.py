@@ -15,7 +15,14 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubespawner.clients import load_config, shared_client
 
 from ..podcache import GroupPodReflector
-from .manifest import JOB_COMPONENT
+from .manifest import JOB_COMPONENT, JOB_LABEL
+
+
+def same_job(manifest: dict[str, Any], labels: dict[str, str]) -> bool:
+    """PURE: whether an existing Job's labels say it is the job ``manifest`` describes."""
+    ours = manifest["metadata"].get("labels") or {}
+    keys = (JOB_LABEL, "primehub.io/user", "component")
+    return all(ours.get(k) is not None and labels.get(k) == ours.get(k) for k in keys)
 
 
 class KubeError(Exception):
@@ -69,7 +76,8 @@ class Kube:
             raise KubeError(f"{what}: {e or type(e).__name__}") from e
 
     async def create_job(self, manifest: dict[str, Any]) -> None:
-        """Create the Job (an existing one of the same name is kept: creation is idempotent)."""
+        """Create the Job. One of the same name that exists already is adopted only when it is
+        this job's own (a retry after a crash): same job and user labels; else KubeError."""
         try:
             await asyncio.wait_for(
                 self.batch.create_namespaced_job(self.namespace, manifest), self.timeout
@@ -78,6 +86,15 @@ class Kube:
             if e.status != 409:
                 raise KubeError(
                     f"Could not create the Kubernetes Job: {e.status} {e.reason}"
+                ) from e
+            name = manifest["metadata"]["name"]
+            existing = await self._call(
+                f"Read Job {name}", self.batch.read_namespaced_job(name, self.namespace)
+            )
+            if not same_job(manifest, existing.metadata.labels or {}):
+                raise KubeError(
+                    f"A Kubernetes Job named {name} exists and is not this job's; "
+                    "it was left alone."
                 ) from e
 
     async def list_jobs(self) -> dict[str, dict]:

@@ -65,6 +65,24 @@ class JobStore:
             self._db.close()
 
     # -- jobs -----------------------------------------------------------------------------------
+    def add_job(self, job: HubJob) -> None:
+        """Insert a new ``job``; ``sqlite3.IntegrityError`` if its id exists (never replaced)."""
+        record = job.to_record()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job.id,
+                    job.user,
+                    job.group,
+                    job.state.value,
+                    record["created_at"],
+                    record["finished_at"],
+                    job.schedule_id,
+                    json.dumps(record),
+                ),
+            )
+
     def save_job(self, job: HubJob) -> None:
         """Insert or update ``job``."""
         record = job.to_record()

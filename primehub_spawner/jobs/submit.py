@@ -8,6 +8,7 @@ is created when a check fails; the admission round (:mod:`.admission`) starts qu
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from primehub_jobs_contract.errors import Conflict, Forbidden, InvalidRequest, TooMany
@@ -74,10 +75,6 @@ class Submissions:
             else None
         )
         job_id = req.id or new_job_id()
-        if req.id and await s.db(s.store.job, req.id) is not None:
-            raise Conflict(
-                f"A job with id {req.id!r} exists already; leave 'id' out or choose another."
-            )
         created = s.clock()
         output = (
             volume_path(req.output, "output", group, root, jobs_folder=False)
@@ -105,7 +102,12 @@ class Submissions:
             created_at=created,
             hub_groups=list(caller.hub_groups),
         )
-        await s.db(s.store.save_job, job)
+        try:
+            await s.db(s.store.add_job, job)  # atomic: an existing id is never replaced
+        except sqlite3.IntegrityError:
+            raise Conflict(
+                f"A job with id {job.id!r} exists already; leave 'id' out or choose another."
+            ) from None
         s.log.info(
             "Job %s submitted by %s in %s: %s (%s, %s)",
             job.id,
