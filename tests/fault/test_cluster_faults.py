@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from localk8s.testing import wait_for
+from localk8s.testing import WaitTimeout, wait_for
 
 from .cluster import kill_node_agent, restart_apiserver, start_node_agent
 from .conftest import WAIT, user_processes
@@ -101,11 +101,21 @@ def test_apiserver_restart_during_spawn_then_spawns_work(
 
     if _outcome(hub, "api-victim") == "ready":
         token = hub.user_token("api-victim")
-        wait_for(
-            lambda: hub.server_get("api-victim", "api/status", token).status_code == 200,
-            90,
-            what="the server spawned across the apiserver restart to answer",
-        )
+        answers: list = []
+
+        def answered():
+            answers[:] = [hub.server_get("api-victim", "api/status", token).status_code]
+            return answers[0] == 200
+
+        try:
+            wait_for(answered, 90, what="the server spawned across the apiserver restart")
+        except WaitTimeout:
+            pods = _pods(cluster, fault_namespace, "api-victim")
+            pytest.fail(
+                f"the server spawned across the apiserver restart does not answer (last: "
+                f"{answers}); hub model: {hub.user('api-victim')}; pods: "
+                f"{[(p['metadata']['name'], p['status']) for p in pods]}\n{hub.log_tail(80)}"
+            )
     else:
         assert "api-victim" in hub.log_tail(400)
     _stop_and_check_clean(hub, cluster, fault_namespace, "api-victim")

@@ -49,7 +49,7 @@ def test_invalid_options_are_refused_by_the_hub_and_create_nothing(
         data=json.dumps(opts),
         headers={"Content-Type": "application/json"},
     )
-    assert resp.status_code == expected.status, (opts, resp.status_code, resp.text)
+    assert resp.status_code == expected.status_code, (opts, resp.status_code, resp.text)
     assert expected.message in resp.json().get("message", ""), (opts, resp.text)
     model = fault_hub.user(USER)
     assert not model["servers"] and not model.get("pending"), model
