@@ -100,7 +100,10 @@ def test_build_makes_an_sdist_and_a_wheel(dist: Path, wheel: Path) -> None:
     assert any(m.startswith(f"{data}/{LAB}/static/remoteEntry.") for m in members)
     assert f"{data}/etc/jupyter/jupyter_server_config.d/jupyterlab_primehub.json" in members
     assert "primehub_spawner/spawner.py" in members
-    assert "jupyterlab_primehub/jobs/execute.py" in members
+    # the four processes' packages and their contract
+    assert "jupyterlab_primehub/jobs/service.py" in members
+    assert "primehub_executor/run.py" in members
+    assert "primehub_jobs_contract/executor.py" in members
     assert not any(m.startswith(("localk8s/", "tests/")) for m in members)
 
 
