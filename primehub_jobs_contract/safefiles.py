@@ -24,8 +24,9 @@ class UnsafePath(OSError):
     """A path that leaves its folder through a symbolic link, or is not what it must be."""
 
 
-def _open_folder(folder: Path, confine: Path | None) -> int:
-    """A descriptor of ``folder``; below ``confine`` no component may be a symbolic link."""
+def _open_folder(folder: Path, confine: Path | None, create: bool = False) -> int:
+    """A descriptor of ``folder``; below ``confine`` no component may be a symbolic link
+    (``create``: make the missing ones on the way, ``mkdir -p``)."""
     if confine is None:
         return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     confine = Path(confine)
@@ -38,6 +39,11 @@ def _open_folder(folder: Path, confine: Path | None) -> int:
         for part in rest.parts:
             if part in ("..", "."):
                 raise UnsafePath(f"{folder} is not a plain path below {confine}")
+            if create:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
             try:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
             except OSError as e:
@@ -56,32 +62,7 @@ def _open_folder(folder: Path, confine: Path | None) -> int:
 
 def make_folders(folder: Path | str, confine: Path | str) -> None:
     """``mkdir -p folder`` below ``confine`` without following a link on the way."""
-    folder, confine = Path(folder), Path(confine)
-    try:
-        rest = folder.relative_to(confine)
-    except ValueError:
-        raise UnsafePath(f"{folder} is outside {confine}") from None
-    fd = os.open(confine, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in rest.parts:
-            if part in ("..", "."):
-                raise UnsafePath(f"{folder} is not a plain path below {confine}")
-            try:
-                os.mkdir(part, 0o755, dir_fd=fd)
-            except FileExistsError:
-                pass
-            try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as e:
-                if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePath(
-                        f"{folder}: '{part}' is a symbolic link or not a folder"
-                    ) from None
-                raise
-            os.close(fd)
-            fd = child
-    finally:
-        os.close(fd)
+    os.close(_open_folder(Path(folder), Path(confine), create=True))
 
 
 def replace_file(path: Path | str, data: bytes, confine: Path | str | None = None) -> None:

@@ -67,28 +67,17 @@ class JobStore:
     # -- jobs -----------------------------------------------------------------------------------
     def add_job(self, job: HubJob) -> None:
         """Insert a new ``job``; ``sqlite3.IntegrityError`` if its id exists (never replaced)."""
-        record = job.to_record()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job.id,
-                    job.user,
-                    job.group,
-                    job.state.value,
-                    record["created_at"],
-                    record["finished_at"],
-                    job.schedule_id,
-                    json.dumps(record),
-                ),
-            )
+        self._write_job("INSERT", job)
 
     def save_job(self, job: HubJob) -> None:
         """Insert or update ``job``."""
+        self._write_job("INSERT OR REPLACE", job)
+
+    def _write_job(self, verb: str, job: HubJob) -> None:
         record = job.to_record()
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"{verb} INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id,
                     job.user,
