@@ -29,6 +29,7 @@ from .quantities import Resources, format_cpu, format_memory
 
 USER_LABEL = "primehub.io/user"
 GROUP_LABEL = "primehub.io/group"
+JOB_LABEL = "primehub.io/job"  # on the pods of notebook jobs: the job id
 USAGE_ANNOTATION = "primehub.io/usage"
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 

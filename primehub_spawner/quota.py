@@ -30,7 +30,12 @@ ACTIVE_PHASES = ("Pending", "Running")
 
 
 class QuotaExceeded(Exception):
-    """A launch would exceed a quota; the message is PrimeHub's wording."""
+    """A launch would exceed a quota; the message is PrimeHub's wording. ``scope`` says whose
+    quota: ``"user"`` (other users' launches in the group may still fit) or ``"group"``."""
+
+    def __init__(self, message: str, scope: str = "user") -> None:
+        super().__init__(message)
+        self.scope = scope
 
 
 def pod_limits(pod: Mapping[str, Any]) -> Resources:
@@ -80,6 +85,9 @@ class Reservation:
     user_label: str
     resources: Resources
     expires: float
+    # released when a cached pod carries this (label, value): a job's pod has a generated
+    # name, so it is recognised by its job label rather than by ``key``
+    release_label: tuple[str, str] | None = None
 
 
 def _first_exceeded(
@@ -124,10 +132,15 @@ class QuotaLedger:
         self.reservations: dict[str, Reservation] = {}
 
     def _prune(self, pods: Mapping[str, Mapping[str, Any]], now: float) -> None:
+        labelled: set[tuple[str, str]] | None = None
         for key, res in list(self.reservations.items()):
             pod = pods.get(key)
             # A terminating pod of the same name is an earlier server: keep reserving.
             cached = pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp")
+            if not cached and res.release_label is not None:
+                if labelled is None:  # one pass over the pods, only when a job is in flight
+                    labelled = {item for p in pods.values() for item in _labels(p).items()}
+                cached = res.release_label in labelled
             if cached or res.expires <= now:
                 # the pod is in the cache now and counts by itself (or the spawn is stale)
                 del self.reservations[key]
@@ -171,21 +184,25 @@ class QuotaLedger:
         pods: Mapping[str, Mapping[str, Any]],
         now: float,
         ttl: float,
+        release_label: tuple[str, str] | None = None,
     ) -> Usage:
         """Admit ``request`` for pod ``key`` or raise :class:`QuotaExceeded`.
 
-        On success the request is reserved until the pod appears in ``pods``, it is
-        released, or ``ttl`` seconds pass. Synchronous on purpose: check and reserve
-        must not be separated by an ``await``.
+        On success the request is reserved until the pod appears in ``pods`` (by ``key``, or
+        by ``release_label`` when given), it is released, or ``ttl`` seconds pass. Synchronous
+        on purpose: check and reserve must not be separated by an ``await``.
         """
         self.reservations.pop(key, None)  # a retry of the same server replaces its own
         current = self.usage(pods, group_label, user_label, now)
-        problem = _exceeded(f"User {user}", quota, current.user, request) or _exceeded(
-            f"Group {group}", project_quota, current.group, request
-        )
+        problem = _exceeded(f"User {user}", quota, current.user, request)
         if problem:
-            raise QuotaExceeded(problem)
-        self.reservations[key] = Reservation(key, group_label, user_label, request, now + ttl)
+            raise QuotaExceeded(problem, "user")
+        problem = _exceeded(f"Group {group}", project_quota, current.group, request)
+        if problem:
+            raise QuotaExceeded(problem, "group")
+        self.reservations[key] = Reservation(
+            key, group_label, user_label, request, now + ttl, release_label
+        )
         return current
 
     def release(self, key: str) -> None:
