@@ -18,6 +18,9 @@ remaining cells are not run; the output notebook marks the place); the output no
 papermill's ``metadata.papermill`` (notebook and cells) besides our own ``primehub_job`` block.
 In a Kubernetes pod the final state also goes to the container's termination message
 (the spec's ``termination_log``), where the hub reads it.
+The kernel runs next to the executor (same container), so they talk over ZeroMQ's IPC transport
+(Unix sockets in a private 0700 folder), never TCP: nothing else can reach the kernel, and
+ipykernel's "Kernel is running over TCP without encryption" warning stays out of the job log.
 Exit codes: 0 succeeded (also when ended early), 1 failed, 2 usage error, 143 cancelled.
 """
 
@@ -28,8 +31,10 @@ import asyncio
 import hashlib
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -91,6 +96,22 @@ class StreamingClient(NotebookClient):
     # shut the kernel down) and before the kernel starts: puts the executor's handlers back.
     before_kernel_start: Any = None
 
+    #: Private folder (0700) of the kernel's connection file and IPC sockets; set by the caller.
+    kernel_dir: str | None = None
+
+    def create_kernel_manager(self) -> Any:
+        """nbclient's kernel manager, on the IPC transport in ``kernel_dir`` when one is set."""
+        if self.kernel_dir is None:
+            return super().create_kernel_manager()
+        # short socket paths (Unix sockets allow ~100 bytes): <kernel_dir>/k-ipc-<port>
+        self.km = self.kernel_manager_class(
+            kernel_name=self.kernel_name,
+            config=self.config,
+            transport="ipc",
+            connection_file=os.path.join(self.kernel_dir, "k.json"),
+        )
+        return self.km
+
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         if self.before_kernel_start is not None:
             self.before_kernel_start()
@@ -130,6 +151,7 @@ class Executor:
         }
         self.nb: nbformat.NotebookNode | None = None
         self.client: StreamingClient | None = None
+        self.kernel_dir: str | None = None  # the kernel's private socket folder (IPC)
         self.source_index: dict[int, int] = {}  # id(cell) -> index in the submitted notebook
         self.current_cell: Any = None
         self.stop_reason: str | None = None  # "cancel" or "deadline" when we cancel ourselves
@@ -347,6 +369,7 @@ class Executor:
         )
         client.job_log = self.log
         client.before_kernel_start = self.install_signal_handlers
+        client.kernel_dir = self.kernel_dir = _private_kernel_dir()
         self.client = client
         self.log.event(f"Starting kernel {kernel} in {self.args.cwd}")
         async with client.async_setup_kernel():
@@ -456,6 +479,8 @@ class Executor:
             if timer is not None:
                 timer.cancel()
             self.kill_kernel()
+            if self.kernel_dir:
+                shutil.rmtree(self.kernel_dir, ignore_errors=True)
         return self.conclude(outcome)
 
     def conclude(self, outcome: BaseException | None) -> int:
@@ -503,6 +528,17 @@ class Executor:
                 os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _private_kernel_dir() -> str | None:
+    """A new 0700 folder for the kernel's sockets (short path), or None (TCP) if none can be
+    made (e.g. no writable temporary folder in the container)."""
+    for base in ("/tmp", None):  # /tmp first: $TMPDIR may be too long a path for a socket
+        try:
+            return tempfile.mkdtemp(prefix="pj-", dir=base)
+        except OSError:
+            continue
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -295,3 +295,48 @@ def test_notebook_metadata_matches_a_real_papermill_run(tmp_path, last, code):
         if a.cell_type == "code":
             assert (a.execution_count is None) == (b.execution_count is None), a.source
             assert bool(a.outputs) == bool(b.outputs), a.source
+
+
+def test_the_kernel_talks_over_private_ipc_sockets_and_the_log_has_no_tcp_warning(
+    tmp_path, notebook
+):
+    """The kernel runs next to the executor: Unix sockets in a 0700 folder, not TCP ports other
+    processes could reach, and no ipykernel "running over TCP without encryption" warning in
+    what the user reads (the job log and the executor's own output, a pod's log)."""
+    notebook(
+        tmp_path / "in.ipynb",
+        "import json, os\n"
+        "from ipykernel.connect import get_connection_file\n"
+        "info = json.load(open(get_connection_file()))\n"
+        "folder = os.path.dirname(get_connection_file())\n"
+        "print('transport', info['transport'], oct(os.stat(folder).st_mode & 0o777))\n"
+        "print('folder', folder)",
+    )
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "input": str(tmp_path / "in.ipynb"),
+                "output": str(tmp_path / "out.ipynb"),
+                "status_file": str(tmp_path / "status.json"),
+                "log_file": str(tmp_path / "job.log"),
+                "artifacts": str(tmp_path / "artifacts"),
+                "job_id": "ipc",
+            }
+        )
+    )
+    proc = subprocess.run(
+        executor_command(str(spec), (sys.executable, "-m", EXECUTOR_MODULE)),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    log = (tmp_path / "job.log").read_text()
+    assert proc.returncode == 0, proc.stdout + proc.stderr + log
+    assert read_status(tmp_path / "status.json")["state"] == "succeeded"
+    assert "transport ipc 0o700" in log
+    for text in (log, proc.stdout, proc.stderr):
+        assert "without encryption" not in text
+    # the sockets' folder is removed with the kernel
+    folder = log.split("folder ", 1)[1].splitlines()[0]
+    assert folder and not Path(folder).exists()
