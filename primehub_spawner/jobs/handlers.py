@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,10 +19,13 @@ from urllib.parse import quote
 from jupyterhub.services.auth import HubAuthenticated, UserNotAllowed
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.log import app_log
 
 from primehub_jobs_contract.errors import InvalidRequest, JobsError, Unavailable
 from primehub_jobs_contract.states import State
 
+from .kube import UNREACHABLE, KubeError
+from .logtail import Cursor
 from .service import Caller, JobsService
 
 _ID = r"(?P<item_id>[0-9a-f]{12})"
@@ -29,7 +33,9 @@ CALLER_CACHE_SECONDS = 30
 
 
 def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """A JobsError becomes its status and a JSON message."""
+    """A JobsError becomes its status and a JSON message; a failure that is not the caller's
+    (the Kubernetes API server away or slow, the service's disk full or unwritable, its
+    database busy) a 503 that says so, never a 500."""
 
     @functools.wraps(method)
     async def wrapper(self: ServiceHandler, *args: Any, **kwargs: Any) -> Any:
@@ -37,8 +43,24 @@ def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitabl
             return await method(self, *args, **kwargs)
         except JobsError as e:
             self.write_json({"message": e.message}, e.status_code)
+        except (KubeError, *UNREACHABLE, sqlite3.OperationalError) as e:
+            app_log.warning("primehub-jobs: %s %s: %r", self.request.method, self.request.path, e)
+            self.write_json({"message": unavailable_message(e)}, 503)
 
     return wrapper
+
+
+def unavailable_message(e: BaseException) -> str:
+    """What a 503 says: which part failed and the reason, without a traceback."""
+    if isinstance(e, KubeError):
+        what = f"The Kubernetes API server could not be used: {e}"
+    elif isinstance(e, sqlite3.OperationalError):
+        what = f"The jobs service's database could not be used: {e}"
+    elif isinstance(e, OSError) and e.strerror and not isinstance(e, ConnectionError):
+        what = f"The jobs service could not read or write its files: {e.strerror}"
+    else:  # a timeout or connection error of a call that did not go through Kube
+        what = f"The Kubernetes API server did not answer: {e or type(e).__name__}"
+    return f"{what}; try again or contact your admin."
 
 
 class ServiceHandler(HubAuthenticated, web.RequestHandler):
@@ -201,14 +223,26 @@ class CancelHandler(ServiceHandler):
 
 
 class LogHandler(ServiceHandler):
-    """``GET api/jobs/{id}/log?offset=N``: text; ``X-Log-Offset`` says where to resume."""
+    """``GET api/jobs/{id}/log?offset=N[&cursor=C]``: text; ``X-Log-Offset`` says where to
+    resume, and ``X-Log-Cursor`` (while the pod runs) what to pass as ``cursor`` with it so that
+    only new lines are read from Kubernetes (optional: the service remembers recent ones)."""
 
     @maps_errors
     async def get(self, item_id: str) -> None:
         offset = _int(self.get_argument("offset", None), "offset", 0, 2**62)
-        data, next_offset = await self.jobs.read_log(await self.caller(), item_id, offset)
+        raw_cursor = self.get_argument("cursor", None)
+        cursor = Cursor.parse(raw_cursor)
+        if raw_cursor and cursor is None:
+            raise InvalidRequest(
+                f"'cursor' must be the X-Log-Cursor of the previous answer, got {raw_cursor!r}."
+            )
+        data, next_offset, after = await self.jobs.read_log_at(
+            await self.caller(), item_id, offset, cursor
+        )
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Log-Offset", str(next_offset))
+        if after is not None:
+            self.set_header("X-Log-Cursor", after.to_text())
         self.set_header("Cache-Control", "no-store")
         if self.get_argument("download", None):
             self.set_header("Content-Disposition", f'attachment; filename="job-{item_id}.log"')

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+import aiohttp
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner.clients import load_config, shared_client
 
@@ -27,6 +28,26 @@ def same_job(manifest: dict[str, Any], labels: dict[str, str]) -> bool:
 
 class KubeError(Exception):
     """A Kubernetes call failed; the message is fit for a job's reason."""
+
+
+# what an unreachable, slow or restarting API server raises (aiohttp's ClientError is not an
+# OSError: a dropped connection is ServerDisconnectedError)
+UNREACHABLE = (asyncio.TimeoutError, OSError, aiohttp.ClientError)
+
+
+async def call(what: str, coro: Any, timeout: float, ok: tuple[int, ...] = ()) -> Any:
+    """Await one Kubernetes call with a timeout; every failure is a KubeError naming ``what``
+    (the statuses in ``ok`` are raised as the ApiException, for the caller to handle)."""
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except ApiException as e:
+        if e.status in ok:
+            raise
+        raise KubeError(f"{what}: {e.status} {e.reason}") from e
+    except UNREACHABLE as e:
+        raise KubeError(
+            f"{what}: the Kubernetes API server did not answer ({e or type(e).__name__})"
+        ) from e
 
 
 class Kube:
@@ -67,26 +88,19 @@ class Kube:
             found, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True
         )
 
-    async def _call(self, what: str, coro: Any) -> Any:
-        try:
-            return await asyncio.wait_for(coro, self.timeout)
-        except ApiException as e:
-            raise KubeError(f"{what}: {e.status} {e.reason}") from e
-        except (asyncio.TimeoutError, OSError) as e:
-            raise KubeError(f"{what}: {e or type(e).__name__}") from e
+    async def _call(self, what: str, coro: Any, ok: tuple[int, ...] = ()) -> Any:
+        return await call(what, coro, self.timeout, ok)
 
     async def create_job(self, manifest: dict[str, Any]) -> None:
         """Create the Job. One of the same name that exists already is adopted only when it is
         this job's own (a retry after a crash): same job and user labels; else KubeError."""
         try:
-            await asyncio.wait_for(
-                self.batch.create_namespaced_job(self.namespace, manifest), self.timeout
+            await self._call(
+                "Could not create the Kubernetes Job",
+                self.batch.create_namespaced_job(self.namespace, manifest),
+                ok=(409,),
             )
         except ApiException as e:
-            if e.status != 409:
-                raise KubeError(
-                    f"Could not create the Kubernetes Job: {e.status} {e.reason}"
-                ) from e
             name = manifest["metadata"]["name"]
             existing = await self._call(
                 f"Read Job {name}", self.batch.read_namespaced_job(name, self.namespace)
@@ -111,58 +125,66 @@ class Kube:
     async def delete_job(self, name: str) -> None:
         """Delete a Job and its pods (SIGTERM: the executor saves its partial output)."""
         try:
-            await asyncio.wait_for(
+            await self._call(
+                f"Could not delete Job {name}",
                 self.batch.delete_namespaced_job(
                     name, self.namespace, propagation_policy="Background"
                 ),
-                self.timeout,
+                ok=(404,),
             )
-        except ApiException as e:
-            if e.status != 404:
-                raise KubeError(f"Could not delete Job {name}: {e.status} {e.reason}") from e
+        except ApiException:
+            pass  # gone already
 
     async def delete_pod(self, name: str) -> None:
         """Delete a pod now (Background propagation of a Job deletion can lag)."""
         try:
-            await asyncio.wait_for(
-                self.core.delete_namespaced_pod(name, self.namespace), self.timeout
+            await self._call(
+                f"Could not delete pod {name}",
+                self.core.delete_namespaced_pod(name, self.namespace),
+                ok=(404,),
             )
-        except ApiException as e:
-            if e.status != 404:
-                raise KubeError(f"Could not delete pod {name}: {e.status} {e.reason}") from e
+        except ApiException:
+            pass  # gone already
 
-    async def pod_log(self, pod: str, limit_bytes: int | None = None) -> str:
-        """The pod's container log so far (empty when the pod has no log yet)."""
+    async def pod_log(
+        self,
+        pod: str,
+        limit_bytes: int | None = None,
+        since_time: str | None = None,
+        timestamps: bool = False,
+    ) -> str:
+        """The pod's container log so far (empty when the pod has no log yet); from the second
+        ``since_time`` (RFC 3339) on, each line prefixed by its timestamp if ``timestamps``."""
         kwargs: dict[str, Any] = {"container": "notebook"}
         if limit_bytes:
             kwargs["limit_bytes"] = limit_bytes
+        if since_time:
+            kwargs["since_time"] = since_time
+        if timestamps:
+            kwargs["timestamps"] = True
         try:
-            return await asyncio.wait_for(
-                self.core.read_namespaced_pod_log(pod, self.namespace, **kwargs), self.timeout
+            return await self._call(
+                f"Could not read the log of {pod}",
+                self.core.read_namespaced_pod_log(pod, self.namespace, **kwargs),
+                ok=(400, 404),
             )
-        except ApiException as e:
-            if e.status in (400, 404):  # not started yet, or gone
-                return ""
-            raise KubeError(f"Could not read the log of {pod}: {e.status} {e.reason}") from e
+        except ApiException:
+            return ""  # not started yet, or gone
 
     async def ensure_pvcs(self, pvcs: tuple[dict, ...]) -> None:
         """Create the claims the pod needs that do not exist yet (as the spawner does)."""
         for pvc in pvcs:
+            name = pvc["metadata"]["name"]
+            what = f"Could not create volume {name}"
             try:
-                await asyncio.wait_for(
+                await self._call(
+                    what,
                     self.core.create_namespaced_persistent_volume_claim(self.namespace, pvc),
-                    self.timeout,
+                    ok=(403, 409),
                 )
             except ApiException as e:
-                if e.status == 409:
-                    continue
-                if e.status == 403:
-                    try:
-                        await self.core.read_namespaced_persistent_volume_claim(
-                            pvc["metadata"]["name"], self.namespace
-                        )
-                        continue
-                    except ApiException:
-                        pass
-                name = pvc["metadata"]["name"]
-                raise KubeError(f"Could not create volume {name}: {e.status} {e.reason}") from e
+                if e.status == 403:  # may not create claims: fine if it exists already
+                    await self._call(
+                        f"{what} ({e.status} {e.reason}) nor read it",
+                        self.core.read_namespaced_persistent_volume_claim(name, self.namespace),
+                    )

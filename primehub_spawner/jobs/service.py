@@ -28,6 +28,7 @@ from ..launch import PodPlan
 from ..user_options import Choice
 from .admission import AdmissionRound
 from .kube import Kube, KubeError
+from .logtail import Cursor
 from .model import HubJob, Schedule
 from .queries import JobQueries
 from .schedules import Schedules
@@ -127,6 +128,11 @@ class JobsService:
 
     async def read_log(self, caller: Caller, job_id: str, offset: int = 0) -> tuple[bytes, int]:
         return await self.queries.read_log(caller, job_id, offset)
+
+    async def read_log_at(
+        self, caller: Caller, job_id: str, offset: int = 0, cursor: Cursor | None = None
+    ) -> tuple[bytes, int, Cursor | None]:
+        return await self.queries.read_log_at(caller, job_id, offset, cursor)
 
     async def cancel(self, caller: Caller, job_id: str) -> HubJob:
         return await self.queries.cancel(caller, job_id)
