@@ -10,10 +10,15 @@ shapes:
   (which may land on a GPU node while the notebook pod stays on a CPU node), listening on
   ``0.0.0.0`` behind an auth token, owned by the notebook pod (:func:`owner_reference`).
 
-Every CPU / memory / GPU request and limit, the GPU visibility env and the node selector belong
-to the kernel; the notebook container keeps a small fixed request and no limits, so quota
-(the sum of container limits) counts exactly the kernel. Both sides mount the same volumes at the
-same paths, so kernels see the user's files.
+Every CPU / memory / GPU request and limit of the instance type, the GPU visibility env and the
+node selector belong to the kernel; the notebook container gets small fixed requests and limits
+of its own (:func:`notebook_usage`), which quota (the sum of container limits) counts on top of
+the instance type. Both sides mount the same volumes at the same paths, so kernels see the
+user's files.
+
+The hub watches a running split server (:func:`gateway_ended`: pod mode's gateway pod, found by
+the notebook pod's :data:`KERNEL_POD_ANNOTATION`) and, once per hub process, adopts or deletes
+gateway pods a crash left without an owner (:func:`orphan_gateways`).
 
 The functions take the notebook pod as :func:`.pods.render_pod` rendered it (the admin's
 security contexts, service account, token mount and pull settings included), as a plain API
@@ -31,7 +36,7 @@ from typing import Any
 
 from .launch import USAGE_ANNOTATION, PodPlan, label_value
 from .pods import CONTAINER_NAME
-from .quantities import format_cpu, format_memory
+from .quantities import Resources, format_cpu, format_memory
 
 KERNEL_CONTAINER = "kernel"
 GATEWAY_PORT_NAME = "kernel-gateway"
@@ -39,6 +44,9 @@ SWITCH_VALUES = ("off", "optional", "always")
 MODES = ("sidecar", "pod")
 KERNEL_POD_COMPONENT = "singleuser-kernel-gateway"
 KERNEL_OF_LABEL = "primehub.io/kernel-gateway-for"
+# on the notebook pod of pod mode: the name of its gateway pod (what poll() watches)
+KERNEL_POD_ANNOTATION = "primehub.io/kernel-gateway-pod"
+KERNEL_POD_SUFFIX = "-kernel"
 # GPU / CUDA setup: kernels get the kernel container's own values, never the notebook's
 # (whose NVIDIA_VISIBLE_DEVICES is "none"); forwarding them hid the GPU in PrimeHub.
 GPU_ENV = (
@@ -69,6 +77,8 @@ class KernelGatewaySettings:
     port: int = 8889
     notebook_cpu_request: float = 0.1
     notebook_memory_request: int = 256 * 2**20
+    notebook_cpu_limit: float = 0.5
+    notebook_memory_limit: int = 2**30
     connect_timeout: float = 60.0
     request_timeout: float = 60.0
     command: tuple[str, ...] = ("jupyter", "kernelgateway")
@@ -86,6 +96,20 @@ class KernelGatewaySettings:
             raise KernelGatewayError("kernel_gateway_command: must not be empty")
         if min(self.connect_timeout, self.request_timeout) <= 0:
             raise KernelGatewayError("kernel gateway timeouts must be positive")
+        if self.notebook_cpu_limit < self.notebook_cpu_request or self.notebook_cpu_limit <= 0:
+            raise KernelGatewayError(
+                "kernel_gateway_notebook_cpu_limit: must be positive and at least the request "
+                f"({_seconds(self.notebook_cpu_request)}), got {_seconds(self.notebook_cpu_limit)}"
+            )
+        if (
+            self.notebook_memory_limit < self.notebook_memory_request
+            or self.notebook_memory_limit <= 0
+        ):
+            raise KernelGatewayError(
+                "kernel_gateway_notebook_memory_limit: must be positive and at least the request "
+                f"({format_memory(self.notebook_memory_request)}), "
+                f"got {format_memory(self.notebook_memory_limit)}"
+            )
 
 
 def use_split(switch: str, requested: bool) -> bool:
@@ -181,13 +205,23 @@ def _kernel_env(notebook: Mapping[str, Any], plan: PodPlan) -> list[dict[str, An
 
 
 def _small_resources(settings: KernelGatewaySettings) -> dict[str, Any]:
-    # requests only: with no limits the notebook container adds nothing to quota usage
+    # limits too: quota sums container limits, so the notebook container counts (and is capped)
     return {
+        "limits": {
+            "cpu": format_cpu(settings.notebook_cpu_limit),
+            "memory": format_memory(settings.notebook_memory_limit),
+        },
         "requests": {
             "cpu": format_cpu(settings.notebook_cpu_request),
             "memory": format_memory(settings.notebook_memory_request),
-        }
+        },
     }
+
+
+def notebook_usage(settings: KernelGatewaySettings) -> Resources:
+    """What the notebook (UI) side adds to a split server's quota usage: its container's
+    limits, on top of the instance type the kernel side holds."""
+    return Resources(cpu=settings.notebook_cpu_limit, memory=settings.notebook_memory_limit)
 
 
 def _kernel_container(
@@ -264,7 +298,7 @@ def sidecar_pod(
 
 def kernel_pod_name(notebook_pod_name: str) -> str:
     """Name of the separate gateway pod of a notebook pod."""
-    return f"{notebook_pod_name}-kernel"
+    return f"{notebook_pod_name}{KERNEL_POD_SUFFIX}"
 
 
 def kernel_pod(
@@ -323,6 +357,9 @@ def notebook_pod(
     without the instance type's node selector and tolerations (its GPU node is the kernel's)."""
     out = copy.deepcopy(dict(pod))
     _as_notebook_ui(_notebook_container(out), plan, settings, url, auth_token)
+    meta = out["metadata"]
+    meta["annotations"] = dict(meta.get("annotations") or {})
+    meta["annotations"][KERNEL_POD_ANNOTATION] = kernel_pod_name(meta["name"])
     spec = out["spec"]
     selector = {
         k: v for k, v in (spec.get("nodeSelector") or {}).items() if plan.node_selector.get(k) != v
@@ -390,3 +427,97 @@ def gateway_problem(
                 f"within {_seconds(ready_timeout)} s."
             )
     return None
+
+
+def _kernel_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == KERNEL_CONTAINER:
+            return status
+    return {}
+
+
+def _termination(state: Mapping[str, Any]) -> str:
+    """``OOMKilled (exit code 137)`` from a container state's ``terminated``, or ``""``."""
+    ended = state.get("terminated") or {}
+    if not ended:
+        return ""
+    reason = ended.get("reason") or "Error"
+    code = ended.get("exitCode")
+    return f"{reason} (exit code {code})" if code is not None else reason
+
+
+def gateway_ended(pod: Mapping[str, Any] | None, name: str) -> str | None:
+    """Why the running server's gateway pod ``name`` no longer serves its kernels (None: it
+    does, or it is restarting once). ``pod`` is the pod from the watch cache, None if absent.
+
+    Dead: the pod is gone or being deleted (by someone, or by the node controller when its node
+    went away), it ended (``Failed``: evicted, OOM-killed with restarts off, ...), or its gateway
+    container keeps exiting (``CrashLoopBackOff``). A single restart (an OOM kill, say) is not
+    death: the gateway comes back at the same address; the kernels it had are lost, as in any
+    kernel crash."""
+    if pod is None:
+        return f"The kernel pod {name} was deleted."
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return f"The kernel pod {name} was deleted."
+    status = pod.get("status") or {}
+    kernel = _kernel_status(pod)
+    if status.get("phase") in ("Failed", "Succeeded"):
+        why = (
+            status.get("reason")
+            or _termination(kernel.get("state") or {})
+            or _termination(kernel.get("lastState") or {})
+            or status["phase"]
+        )
+        message = f" ({status['message']})" if status.get("message") else ""
+        return f"The kernel pod {name} ended: {why}{message}."
+    waiting = (kernel.get("state") or {}).get("waiting") or {}
+    if not kernel.get("ready") and waiting.get("reason") == "CrashLoopBackOff":
+        why = _termination(kernel.get("lastState") or {}) or "Error"
+        restarts = int(kernel.get("restartCount") or 0)
+        return f"The kernel pod {name} ended: {why}, and keeps exiting ({restarts} restarts)."
+    return None
+
+
+def gateway_pod_of(notebook: Mapping[str, Any] | None) -> str | None:
+    """Name of the gateway pod a pod-mode notebook pod uses (None: not pod mode)."""
+    annotations = ((notebook or {}).get("metadata") or {}).get("annotations") or {}
+    return annotations.get(KERNEL_POD_ANNOTATION) or None
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """An ownerless gateway pod: adopt it (``owner`` set: the owner reference to its notebook
+    pod, which exists) or delete it (``owner`` None: no notebook pod to serve)."""
+
+    namespace: str
+    name: str
+    owner: Mapping[str, Any] | None
+
+
+def orphan_gateways(pods: Mapping[str, Mapping[str, Any]]) -> list[Orphan]:
+    """Gateway pods without an owner reference in the watch cache ``pods`` (``namespace/name``
+    -> pod), each with what to do: a hub that crashed between creating a gateway pod and
+    setting its owner left it there, holding (maybe GPU) quota for good.
+
+    A gateway pod is one with the spawner's labels (``component`` =
+    :data:`KERNEL_POD_COMPONENT` and :data:`KERNEL_OF_LABEL`); its notebook pod is named by
+    :func:`kernel_pod_name`. Pods already being deleted are left alone."""
+    out = []
+    for key, pod in sorted(pods.items()):
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if labels.get("component") != KERNEL_POD_COMPONENT or KERNEL_OF_LABEL not in labels:
+            continue
+        if meta.get("ownerReferences") or meta.get("deletionTimestamp"):
+            continue
+        name = meta.get("name") or key.split("/", 1)[-1]
+        namespace = meta.get("namespace") or key.split("/", 1)[0]
+        owner = None
+        if name.endswith(KERNEL_POD_SUFFIX):
+            notebook_name = name[: -len(KERNEL_POD_SUFFIX)]
+            notebook = pods.get(f"{namespace}/{notebook_name}") or {}
+            nmeta = notebook.get("metadata") or {}
+            if nmeta.get("uid") and not nmeta.get("deletionTimestamp"):
+                owner = owner_reference(notebook_name, nmeta["uid"])
+        out.append(Orphan(namespace, name, owner))
+    return out

@@ -23,6 +23,7 @@ import time
 from contextlib import suppress
 from typing import Any, ClassVar
 
+import aiohttp
 from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
@@ -36,11 +37,15 @@ from .kernel_gateway import (
     SWITCH_VALUES,
     KernelGatewayError,
     KernelGatewaySettings,
+    gateway_ended,
+    gateway_pod_of,
     gateway_problem,
     gateway_url,
     kernel_pod,
     kernel_pod_name,
     notebook_pod,
+    notebook_usage,
+    orphan_gateways,
     owner_reference,
     sidecar_pod,
     use_split,
@@ -56,8 +61,14 @@ from .overview import groups_overview
 from .podcache import GroupPodReflector
 from .pods import CONTAINER_NAME, POD_SETTING_NAMES, ContainerSpec, PodSettings, render_pod
 from .progress import describe_event, fatal_reason
+from .quantities import QuantityError, Resources, parse_memory
 from .quota import QuotaExceeded, QuotaLedger, Usage
 from .user_options import Choice, OptionsError, options_from_form, resolve_options
+
+# What a call to an API server that is down, restarting or overloaded raises: connection refused
+# or reset (OSError, aiohttp's client errors) or no answer in time (asyncio.wait_for).
+UNREACHABLE = (OSError, asyncio.TimeoutError, aiohttp.ClientError)
+KUBERNETES_UNREACHABLE = "Kubernetes is not reachable right now; try again in a minute."
 
 
 def user_error(status: int, message: str) -> web.HTTPError:
@@ -206,6 +217,20 @@ class PrimeHubSpawner(KubeSpawner):
         gateway (`JUPYTER_GATEWAY_CONNECT_TIMEOUT` / `_REQUEST_TIMEOUT`); kernel starts in big
         images are slow.""",
     )
+    kernel_gateway_notebook_cpu_limit = Float(
+        0.5,
+        config=True,
+        help="""CPU limit (cores) of the notebook (UI) container of split servers. It counts
+        against the group's and user's CPU quota on top of the instance type (quota sums
+        container limits); its request is 0.1.""",
+    )
+    kernel_gateway_notebook_memory_limit = Unicode(
+        "1Gi",
+        config=True,
+        help="""Memory limit (Kubernetes quantity) of the notebook (UI) container of split
+        servers. It counts against the memory quota on top of the instance type; its request is
+        256Mi. The Jupyter server alone needs a few hundred MiB.""",
+    )
     kernel_gateway_ready_timeout = Float(
         120,
         config=True,
@@ -220,6 +245,9 @@ class PrimeHubSpawner(KubeSpawner):
     _plan: PodPlan | None = None
     _kg: KernelGatewaySettings | None = None  # this spawn's split (None: not split)
     _kg_url = ""  # pod mode: the gateway pod's URL once it serves
+    # per reflector key: True once ownerless gateway pods were swept, else when to retry
+    _gateway_sweeps: ClassVar[dict[str, bool | float]] = {}
+    _gateway_sweep_locks: ClassVar[dict[str, asyncio.Lock]] = {}
     _kg_token = ""
 
     @default("apply_user_options")
@@ -293,6 +321,7 @@ class PrimeHubSpawner(KubeSpawner):
 
     async def usages(self, view: UserView) -> dict[str, Usage]:
         """Current usage of this user and of each of the user's groups."""
+        await self._sweep_orphan_gateways()  # an orphan must not show as usage
         pods = await self.group_pods()
         user_label = label_value(self.user.name)
         now = time.monotonic()
@@ -342,6 +371,7 @@ class PrimeHubSpawner(KubeSpawner):
             ),
             self._launch_settings(),
         )
+        await self._sweep_orphan_gateways()  # an orphan must not count against the quota
         pods = await self.group_pods()
         group = choice.group.group
         ttl = self.quota_reservation_seconds or self.start_timeout + 60
@@ -353,7 +383,7 @@ class PrimeHubSpawner(KubeSpawner):
                 group=group.name,
                 user_label=label_value(self.user.name),
                 group_label=label_value(group.name),
-                request=plan.usage,
+                request=self._launch_usage(plan),
                 quota=group.quota,
                 project_quota=group.project_quota,
                 pods=pods,
@@ -486,6 +516,8 @@ class PrimeHubSpawner(KubeSpawner):
     # ---- start / stop ---------------------------------------------------------------------
 
     async def _ensure_pvcs(self, plan: PodPlan) -> None:
+        """Create the plan's missing PVCs (before any pod). Fails the spawn with a 503 that says
+        what happened when Kubernetes refuses or does not answer (never a 500)."""
         for pvc in plan.pvcs:
             name = pvc["metadata"]["name"]
             try:
@@ -499,10 +531,21 @@ class PrimeHubSpawner(KubeSpawner):
                     continue  # already there
                 if e.status == 403:
                     # maybe a quota/RBAC on create: fine if it already exists
-                    with suppress(ApiException):
-                        await self.api.read_namespaced_persistent_volume_claim(name, self.namespace)
+                    with suppress(ApiException, *UNREACHABLE):
+                        await asyncio.wait_for(
+                            self.api.read_namespaced_persistent_volume_claim(name, self.namespace),
+                            self.k8s_api_request_timeout,
+                        )
                         continue
-                raise RuntimeError(f"Could not create volume {name}: {e.reason}") from None
+                self.log.error("Could not create PVC %s for %s: %s", name, self._log_name, e)
+                raise user_error(
+                    503, f"Could not create volume {name}: {e.reason}. Please contact admin."
+                ) from None
+            except UNREACHABLE as e:
+                self.log.warning(
+                    "Kubernetes unreachable creating PVC %s for %s: %r", name, self._log_name, e
+                )
+                raise user_error(503, KUBERNETES_UNREACHABLE) from None
 
     async def _start(self):
         key = self._reservation_key
@@ -513,7 +556,11 @@ class PrimeHubSpawner(KubeSpawner):
             if self.create_volumes and self._plan is not None:
                 await self._ensure_pvcs(self._plan)
             if self._kg is not None and self._kg.mode == "pod":
-                await self._start_kernel_pod()
+                try:
+                    await self._start_kernel_pod()
+                except UNREACHABLE as e:
+                    self.log.warning("Kubernetes unreachable for %s: %r", self._log_name, e)
+                    raise user_error(503, KUBERNETES_UNREACHABLE) from None
             start = asyncio.ensure_future(super()._start())
             while True:
                 done, _ = await asyncio.wait([start], timeout=1)
@@ -580,15 +627,105 @@ class PrimeHubSpawner(KubeSpawner):
             return "optional"  # the deprecated switch
         return self.kernel_gateway
 
+    def _launch_usage(self, plan: PodPlan) -> Resources:
+        """What this spawn holds against quota: the instance type, plus the notebook (UI)
+        container's limits when the server is split."""
+        if self._kg is None:
+            return plan.usage
+        return plan.usage + notebook_usage(self._kg)
+
+    async def poll(self):
+        """KubeSpawner's poll, and in the pod mode of the split the gateway pod too (both from
+        watch caches, no API call): a gateway pod that is gone, ended or keeps exiting stops the
+        server (JupyterHub then calls :meth:`stop`, which deletes both pods), so the notebook
+        never keeps sending code and the gateway token to a dead pod's address."""
+        status = await super().poll()
+        if status is not None:
+            return status
+        notebook = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        name = gateway_pod_of(notebook)
+        if not name:
+            return None
+        try:
+            pods = await self.group_pods()
+        except Exception as e:  # a cache that cannot be read now: no verdict this round
+            self.log.warning("Cannot check the kernel pod of %s: %s", self._log_name, e)
+            return None
+        reason = gateway_ended(pods.get(f"{self.namespace}/{name}"), name)
+        if reason is None:
+            return None
+        self.log.warning("Server %s stopped: %s", self._log_name, reason)
+        return 1
+
+    async def _sweep_orphan_gateways(self) -> None:
+        """Once per hub process and namespace: adopt (owner set) or delete the gateway pods a
+        hub crash left without an owner (:func:`.kernel_gateway.orphan_gateways`), before the
+        first quota decision counts them. A failed sweep is retried a minute later."""
+        cls = PrimeHubSpawner
+        key = self._get_reflector_key("primehub-pods")
+        done = cls._gateway_sweeps.get(key)
+        if done is True or (done is not None and time.monotonic() < done):
+            return
+        lock = cls._gateway_sweep_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            done = cls._gateway_sweeps.get(key)
+            if done is True or (done is not None and time.monotonic() < done):
+                return
+            try:
+                for orphan in orphan_gateways(await self.group_pods()):
+                    await self._settle_orphan(orphan)
+            except Exception as e:
+                self.log.warning("Sweep of ownerless kernel gateway pods failed: %r", e)
+                cls._gateway_sweeps[key] = time.monotonic() + 60
+                return
+            cls._gateway_sweeps[key] = True
+
+    async def _settle_orphan(self, orphan) -> None:
+        where = f"{orphan.namespace}/{orphan.name}"
+        try:
+            if orphan.owner is not None:
+                await asyncio.wait_for(
+                    self.api.patch_namespaced_pod(
+                        orphan.name,
+                        orphan.namespace,
+                        {"metadata": {"ownerReferences": [dict(orphan.owner)]}},
+                    ),
+                    self.k8s_api_request_timeout,
+                )
+                self.log.warning(
+                    "Adopted ownerless kernel gateway pod %s (owner: pod %s)",
+                    where,
+                    orphan.owner["name"],
+                )
+                return
+            await asyncio.wait_for(
+                self.api.delete_namespaced_pod(
+                    orphan.name, orphan.namespace, grace_period_seconds=self.delete_grace_period
+                ),
+                self.k8s_api_request_timeout,
+            )
+            self.log.warning(
+                "Deleted ownerless kernel gateway pod %s: its notebook pod does not exist", where
+            )
+        except ApiException as e:
+            if e.status != 404:  # gone already: nothing to do
+                raise
+
     def _kernel_gateway_settings(self, requested: bool) -> KernelGatewaySettings | None:
         """This spawn's split settings (None: not split)."""
         self._kg_url, self._kg_token = "", ""
         if not use_split(self._kernel_gateway_switch, requested):
             return None
         try:
+            try:
+                memory_limit = parse_memory(self.kernel_gateway_notebook_memory_limit)
+            except QuantityError as e:
+                raise KernelGatewayError(f"kernel_gateway_notebook_memory_limit: {e}") from None
             return KernelGatewaySettings(
                 notebook_image=self.kernel_gateway_notebook_image,
                 mode=self.kernel_gateway_mode,
+                notebook_cpu_limit=self.kernel_gateway_notebook_cpu_limit,
+                notebook_memory_limit=memory_limit,
                 connect_timeout=self.kernel_gateway_timeout,
                 request_timeout=self.kernel_gateway_timeout,
                 command=tuple(self.kernel_gateway_command),

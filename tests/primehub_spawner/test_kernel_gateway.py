@@ -4,6 +4,7 @@ Regenerate the golden files after an intended change with
 ``UPDATE_GOLDEN=1 pytest tests/primehub_spawner/test_kernel_gateway.py`` and review the diff.
 """
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -19,13 +20,18 @@ from tornado import web
 from primehub_spawner.kernel_gateway import (
     GPU_ENV,
     KERNEL_OF_LABEL,
+    KERNEL_POD_ANNOTATION,
     KernelGatewayError,
     KernelGatewaySettings,
     forwarded_env_names,
+    gateway_ended,
+    gateway_pod_of,
     gateway_problem,
     gateway_url,
     kernel_pod,
     notebook_pod,
+    notebook_usage,
+    orphan_gateways,
     owner_reference,
     process_env_names,
     sidecar_pod,
@@ -92,12 +98,17 @@ def test_sidecar_gpu_and_limits_only_on_kernel(catalog):
     # the kernel holds exactly what the single-container pod held
     assert kernel["resources"] == plan.resources_manifest()
     assert kernel["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    # the notebook container: a small request, no limits, no GPU
-    assert notebook["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}}
+    # the notebook container: small requests and limits, no GPU
+    assert notebook["resources"] == {
+        "limits": {"cpu": "500m", "memory": "1Gi"},
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+    }
     assert env_of(notebook)["NVIDIA_VISIBLE_DEVICES"] == "none"
     assert "NVIDIA_VISIBLE_DEVICES" not in env_of(kernel)  # the GPU runtime sets it
-    # quota counts the kernel: same usage as without the split
-    assert pod_limits(split_pod) == pod_limits(pod) == Resources(cpu=4, memory=16 * 2**30, gpu=1)
+    # quota counts the kernel (the instance type) plus the notebook container's limits
+    assert pod_limits(pod) == Resources(cpu=4, memory=16 * 2**30, gpu=1)
+    assert pod_limits(split_pod) == Resources(cpu=4.5, memory=17 * 2**30, gpu=1)
+    assert pod_limits(split_pod) == pod_limits(pod) + notebook_usage(SETTINGS)
     # the GPU node selector and toleration stay on the (shared) pod
     assert split_pod["spec"]["nodeSelector"] == {"gpu": "true"}
     assert split_pod["spec"]["tolerations"] == pod["spec"]["tolerations"]
@@ -234,11 +245,18 @@ def test_notebook_pod_of_pod_mode(catalog):
     env = env_of(notebook)
     assert env["JUPYTER_GATEWAY_URL"] == URL
     assert env["JUPYTER_GATEWAY_AUTH_TOKEN"] == TOKEN
-    assert notebook["resources"] == {"requests": {"cpu": "100m", "memory": "256Mi"}}
-    assert pod_limits(npod) == Resources()
+    assert notebook["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
+    # the notebook pod counts in quota with its container's limits, no GPU
+    assert pod_limits(npod) == notebook_usage(POD_SETTINGS) == Resources(cpu=0.5, memory=2**30)
     # the notebook pod can land on a CPU node
     assert "nodeSelector" not in npod["spec"] and "tolerations" not in npod["spec"]
-    assert npod["metadata"] == pod["metadata"]
+    # it names its gateway pod (what the hub's poll watches)
+    annotations = dict(npod["metadata"].pop("annotations"))
+    assert gateway_pod_of(npod | {"metadata": {"annotations": annotations}}) == (
+        "jupyter-user-kernel"
+    )
+    assert annotations.pop(KERNEL_POD_ANNOTATION) == "jupyter-user-kernel"
+    assert npod["metadata"] | {"annotations": annotations} == pod["metadata"]
 
 
 def test_notebook_pod_keeps_admin_node_selector(catalog):
@@ -286,6 +304,10 @@ def test_bad_settings_say_what_to_change():
         KernelGatewaySettings(mode="service")
     with pytest.raises(KernelGatewayError, match="not a TCP port"):
         KernelGatewaySettings(port=0)
+    with pytest.raises(KernelGatewayError, match="kernel_gateway_notebook_cpu_limit: .* 0.05"):
+        KernelGatewaySettings(notebook_cpu_limit=0.05)
+    with pytest.raises(KernelGatewayError, match="memory_limit: .*request .256Mi., got 128Mi"):
+        KernelGatewaySettings(notebook_memory_limit=128 * 2**20)
 
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
@@ -338,8 +360,16 @@ def test_gateway_problem_crash_loop():
 
 @pytest.fixture
 def new_spawner(request):
-    """test_spawner's ``make_spawner``: a PrimeHubSpawner without a cluster."""
-    return request.getfixturevalue("make_spawner")
+    """test_spawner's ``make_spawner``: a PrimeHubSpawner without a cluster, whose quota
+    decisions read the fixture's pods too."""
+    make = request.getfixturevalue("make_spawner")
+
+    def new(*args, **kwargs):
+        spawner = make(*args, **kwargs)
+        spawner.admission_pods = spawner.group_pods
+        return spawner
+
+    return new
 
 
 def test_spawner_always_splits_its_final_pod(new_spawner):
@@ -360,7 +390,7 @@ def test_spawner_always_splits_its_final_pod(new_spawner):
     assert notebook["image"] == "jupyter/base-notebook:latest"
     assert kernel["image"] == "registry.example/torch:cuda"
     assert kernel["resources"]["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
-    assert "limits" not in notebook["resources"]
+    assert notebook["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
     assert "JUPYTERHUB_API_TOKEN" in env_of(notebook)
     assert "JUPYTERHUB_API_TOKEN" not in env_of(kernel)
     assert "--MappingKernelManager.cull_idle_timeout=1800" in kernel["command"]
@@ -390,3 +420,330 @@ def test_spawner_refuses_the_option_when_off(new_spawner):
         run(go())
     assert err.value.status_code == 400
     assert "kernel_gateway: not enabled on this hub" in err.value.log_message % err.value.args
+
+
+# ---- notebook container limits count against quota ----------------------------------
+
+
+def test_split_spawn_is_admitted_with_the_notebook_limits(new_spawner):
+    def alice_pod(cpu: str) -> dict:
+        return {
+            "metadata": {
+                "name": "jupyter-alice--other",
+                "namespace": "hub",
+                "labels": {"primehub.io/user": "alice", "primehub.io/group": "phusers"},
+            },
+            "spec": {"containers": [{"resources": {"limits": {"cpu": cpu}}}]},
+            "status": {"phase": "Running"},
+        }
+
+    async def go(split: str, cpu: str, **config):
+        spawner = new_spawner(kernel_gateway=split, pods={"hub/x": alice_pod(cpu)}, **config)
+        try:
+            await spawner.apply_primehub_options({"instance_type": "cpu-2"})
+        except web.HTTPError as e:
+            return e.jupyterhub_message
+        return spawner.ledger.reservations[spawner._reservation_key].resources
+
+    # alice holds 6 of her 8 CPUs: cpu-2 fits, cpu-2 split (+0.5 for the notebook) does not
+    assert run(go("off", "6")) == Resources(cpu=2, memory=4 * 2**30)
+    assert run(go("always", "6")) == "User alice exceeded cpu quota: 8, requesting 8.5"
+    # what is reserved (and shown as usage while the pod starts) is what the pod will hold
+    assert run(go("always", "1")) == Resources(cpu=2.5, memory=5 * 2**30)
+    assert run(
+        go(
+            "always",
+            "1",
+            kernel_gateway_notebook_cpu_limit=1,
+            kernel_gateway_notebook_memory_limit="2Gi",
+        )
+    ) == Resources(cpu=3, memory=6 * 2**30)
+
+
+def test_split_pod_usage_counts_the_notebook_container(new_spawner, catalog):
+    # the usage the form and GET /hub/api/primehub/groups show comes from the cached pods
+    from primehub_spawner.quota import QuotaLedger
+
+    plan, pod = build(catalog, *CASES["cpu"])
+    split_pod = sidecar_pod(pod, plan, SETTINGS)
+    split_pod["status"] = {"phase": "Running"}
+    usage = QuotaLedger().usage({"hub/p": split_pod}, "phusers", "alice", now=0)
+    assert usage.user == usage.group == Resources(cpu=2.5, memory=5 * 2**30)
+
+
+def test_bad_notebook_memory_limit_is_a_503_for_users(new_spawner):
+    async def go():
+        spawner = new_spawner(kernel_gateway="always", kernel_gateway_notebook_memory_limit="1")
+        await spawner.apply_primehub_options({"instance_type": "cpu-2"})
+
+    with pytest.raises(web.HTTPError) as err:
+        run(go())
+    assert err.value.status_code == 503
+    assert "misconfigured" in err.value.jupyterhub_message
+
+
+# ---- pod mode: a dead gateway pod stops the server -------------------------------------
+
+
+def gateway_pod(**status) -> dict:
+    return {
+        "metadata": {"name": "jupyter-alice-kernel", "namespace": "hub"},
+        "status": {"phase": "Running", **status},
+    }
+
+
+def kernel_status(**fields) -> dict:
+    return {"containerStatuses": [{"name": "kernel", **fields}]}
+
+
+@pytest.mark.parametrize(
+    "pod, expected",
+    [
+        (None, "The kernel pod jupyter-alice-kernel was deleted."),
+        (
+            {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}, "status": {}},
+            "The kernel pod jupyter-alice-kernel was deleted.",
+        ),
+        (
+            gateway_pod(phase="Failed", reason="Evicted", message="The node was low on memory."),
+            "The kernel pod jupyter-alice-kernel ended: Evicted (The node was low on memory.).",
+        ),
+        (
+            gateway_pod(
+                phase="Failed",
+                **kernel_status(state={"terminated": {"reason": "OOMKilled", "exitCode": 137}}),
+            ),
+            "The kernel pod jupyter-alice-kernel ended: OOMKilled (exit code 137).",
+        ),
+        (
+            gateway_pod(
+                **kernel_status(
+                    ready=False,
+                    restartCount=3,
+                    state={"waiting": {"reason": "CrashLoopBackOff"}},
+                    lastState={"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+                )
+            ),
+            "The kernel pod jupyter-alice-kernel ended: OOMKilled (exit code 137), "
+            "and keeps exiting (3 restarts).",
+        ),
+        (gateway_pod(**kernel_status(ready=True)), None),
+        # restarted once (an OOM kill, say): back at the same address, not dead
+        (
+            gateway_pod(
+                **kernel_status(
+                    ready=True,
+                    restartCount=1,
+                    state={"running": {}},
+                    lastState={"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+                )
+            ),
+            None,
+        ),
+    ],
+)
+def test_gateway_ended(pod, expected):
+    assert gateway_ended(pod, "jupyter-alice-kernel") == expected
+
+
+def running_notebook_pod(annotations: dict) -> dict:
+    return {
+        "metadata": {"name": "jupyter-alice", "namespace": "hub", "annotations": annotations},
+        "status": {
+            "phase": "Running",
+            "podIP": "10.0.0.8",
+            "containerStatuses": [{"name": "notebook", "ready": True, "state": {"running": {}}}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "annotated, cached, expected",
+    [
+        (True, {"hub/jupyter-alice-kernel": gateway_pod(**kernel_status(ready=True))}, None),
+        (True, {}, 1),  # gateway pod deleted
+        (True, {"hub/jupyter-alice-kernel": gateway_pod(phase="Failed", reason="Evicted")}, 1),
+        (False, {}, None),  # not pod mode (sidecar or no split): nothing else to watch
+    ],
+)
+def test_poll_watches_the_gateway_pod(
+    new_spawner, annotated, cached, expected, caplog, monkeypatch
+):
+    from types import SimpleNamespace
+
+    async def go():
+        spawner = new_spawner(pods=dict(cached))
+        spawner.pod_name = "jupyter-alice"
+
+        async def no_watch():
+            pass
+
+        spawner._start_watching_pods = no_watch
+        annotations = {KERNEL_POD_ANNOTATION: "jupyter-alice-kernel"} if annotated else {}
+        reflector = SimpleNamespace(pods={"hub/jupyter-alice": running_notebook_pod(annotations)})
+        monkeypatch.setitem(spawner.reflectors, spawner._get_reflector_key("pods"), reflector)
+        return await spawner.poll()
+
+    assert run(go()) == expected
+    if expected is not None:
+        assert (
+            "Server alice" in caplog.text and "The kernel pod jupyter-alice-kernel" in caplog.text
+        )
+
+
+# ---- ownerless gateway pods: adopted or deleted once per hub process ---------------------
+
+
+def cached_pod(name: str, *, gateway: bool, uid: str = "", **meta) -> dict:
+    labels = {"primehub.io/group": "phusers", "primehub.io/user": "alice"}
+    if gateway:
+        labels |= {"component": "singleuser-kernel-gateway", KERNEL_OF_LABEL: name[:-7]}
+    else:
+        labels["component"] = "singleuser-server"
+    return {"metadata": {"name": name, "namespace": "hub", "labels": labels, "uid": uid, **meta}}
+
+
+ORPHANS = {
+    # notebook pod exists: adopt
+    "hub/jupyter-a": cached_pod("jupyter-a", gateway=False, uid="uid-a"),
+    "hub/jupyter-a-kernel": cached_pod("jupyter-a-kernel", gateway=True),
+    # no notebook pod: delete
+    "hub/jupyter-b-kernel": cached_pod("jupyter-b-kernel", gateway=True),
+    # notebook pod on its way out: delete
+    "hub/jupyter-c": cached_pod(
+        "jupyter-c", gateway=False, uid="uid-c", deletionTimestamp="2026-01-01T00:00:00Z"
+    ),
+    "hub/jupyter-c-kernel": cached_pod("jupyter-c-kernel", gateway=True),
+    # owned already, or being deleted: left alone
+    "hub/jupyter-d-kernel": cached_pod(
+        "jupyter-d-kernel", gateway=True, ownerReferences=[owner_reference("jupyter-d", "u")]
+    ),
+    "hub/jupyter-e-kernel": cached_pod(
+        "jupyter-e-kernel", gateway=True, deletionTimestamp="2026-01-01T00:00:00Z"
+    ),
+    # a server pod without an owner is not a gateway pod
+    "hub/jupyter-f": cached_pod("jupyter-f", gateway=False, uid="uid-f"),
+}
+
+
+def test_orphan_gateways():
+    found = {o.name: o.owner for o in orphan_gateways(ORPHANS)}
+    assert found == {
+        "jupyter-a-kernel": owner_reference("jupyter-a", "uid-a"),
+        "jupyter-b-kernel": None,
+        "jupyter-c-kernel": None,
+    }
+
+
+class RecordingApi:
+    """The pod calls of the sweep, recorded (``fail``: raise a connection error)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple] = []
+        self.fail = fail
+
+    async def patch_namespaced_pod(self, name, namespace, body):
+        if self.fail:
+            raise ConnectionRefusedError("connection refused")
+        self.calls.append(("patch", namespace, name, body))
+
+    async def delete_namespaced_pod(self, name, namespace, grace_period_seconds=None):
+        if self.fail:
+            raise ConnectionRefusedError("connection refused")
+        self.calls.append(("delete", namespace, name))
+
+
+def test_sweep_adopts_or_deletes_orphans_once_per_process(new_spawner, monkeypatch):
+    from primehub_spawner.spawner import PrimeHubSpawner
+
+    monkeypatch.setattr(PrimeHubSpawner, "_gateway_sweeps", {})
+    monkeypatch.setattr(PrimeHubSpawner, "_gateway_sweep_locks", {})
+
+    async def go():
+        failing = new_spawner(pods=dict(ORPHANS))
+        failing.api = RecordingApi(fail=True)
+        await failing._sweep_orphan_gateways()  # logged, retried later: spawns go on
+        spawner = new_spawner(pods=dict(ORPHANS))
+        spawner.api = RecordingApi()
+        PrimeHubSpawner._gateway_sweeps.clear()  # "a minute later"
+        await spawner._sweep_orphan_gateways()
+        first = list(spawner.api.calls)
+        await spawner._sweep_orphan_gateways()
+        other = new_spawner(user="bob", pods=dict(ORPHANS))
+        other.api = spawner.api
+        await other._sweep_orphan_gateways()
+        return first, spawner.api.calls
+
+    first, calls = run(go())
+    owner = owner_reference("jupyter-a", "uid-a")
+    assert first == [
+        ("patch", "hub", "jupyter-a-kernel", {"metadata": {"ownerReferences": [owner]}}),
+        ("delete", "hub", "jupyter-b-kernel"),
+        ("delete", "hub", "jupyter-c-kernel"),
+    ]
+    assert calls == first  # once per hub process
+
+
+def test_admission_sweeps_first(new_spawner, monkeypatch):
+    """The orphan of a crash does not count against the quota of the next spawn."""
+    from primehub_spawner.spawner import PrimeHubSpawner
+
+    monkeypatch.setattr(PrimeHubSpawner, "_gateway_sweeps", {})
+    monkeypatch.setattr(PrimeHubSpawner, "_gateway_sweep_locks", {})
+    orphan = cached_pod("jupyter-bob-kernel", gateway=True)
+    orphan["spec"] = {"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}]}
+    orphan["status"] = {"phase": "Running"}
+    cache = {"hub/jupyter-bob-kernel": orphan}
+
+    class DeletingApi(RecordingApi):
+        async def delete_namespaced_pod(self, name, namespace, grace_period_seconds=None):
+            await super().delete_namespaced_pod(name, namespace, grace_period_seconds)
+            cache.pop(f"{namespace}/{name}")  # what the watch shows next
+
+    async def go():
+        spawner = new_spawner(pods=cache)
+        spawner.api = DeletingApi()
+        await spawner.apply_primehub_options({"instance_type": "gpu-1"})  # alice's GPU quota: 1
+        return spawner.api.calls
+
+    assert run(go()) == [("delete", "hub", "jupyter-bob-kernel")]
+
+
+# ---- Kubernetes unreachable during the start: a 503 that says so, nothing half-made ------
+
+
+class HangingApi:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def create_namespaced_persistent_volume_claim(self, namespace, body):
+        self.calls.append("create pvc")
+        await asyncio.sleep(3600)
+
+    async def create_namespaced_pod(self, namespace, body):  # pragma: no cover (must not run)
+        self.calls.append("create pod")
+
+
+@pytest.mark.parametrize("hang", [False, True])
+def test_start_while_kubernetes_is_unreachable(new_spawner, hang):
+    """``hang``: the API server accepts but never answers; else the real client gets
+    connection refused (the fixture's kubeconfig points at 127.0.0.1:1)."""
+
+    async def go():
+        spawner = new_spawner(k8s_api_request_timeout=1)
+        if hang:
+            spawner.api = HangingApi()
+        await spawner.apply_primehub_options({"instance_type": "cpu-2"})
+        assert spawner._reservation_key in spawner.ledger.reservations
+        with pytest.raises(web.HTTPError) as err:
+            await spawner._start()
+        return spawner, err.value
+
+    spawner, err = run(go())
+    assert err.status_code == 503
+    assert err.jupyterhub_message == (
+        "Kubernetes is not reachable right now; try again in a minute."
+    )
+    assert spawner.ledger.reservations == {}  # the quota is given back
+    if hang:
+        assert spawner.api.calls == ["create pvc"]  # no pod was made
