@@ -9,6 +9,7 @@ import asyncio
 import functools
 import json
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -28,16 +29,22 @@ ZIP_CHUNK = 256 * 1024
 
 
 def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Turn a JobsError into its status and a JSON message."""
+    """Turn a JobsError into its status and a JSON message; a failure that is not the user's
+    (a full disk, an unwritable or vanished folder, a busy database) into a 503 that says what
+    could not be done and why, never a 500 with a traceback."""
 
     @functools.wraps(method)
     async def wrapper(self: PrimeHubHandler, *args: Any, **kwargs: Any) -> Any:
         try:
             return await method(self, *args, **kwargs)
         except JobsError as e:
-            self.set_status(e.status_code)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"message": e.message}))
+            self._error_json(e.status_code, e.message)
+        except (OSError, sqlite3.OperationalError) as e:
+            self.log.warning("PrimeHub %s %s failed: %r", self.request.method, self.request.path, e)
+            reason = (e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__
+            self._error_json(
+                503, f"{self.failed_action()}: {reason}; try again or contact your admin."
+            )
 
     return wrapper
 
@@ -70,9 +77,27 @@ class PrimeHubHandler(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
+    #: what each method does, for the message of a 503 ("Could not <action>: <reason>")
+    actions: dict[str, str] = {}
+
+    def failed_action(self) -> str:
+        action = self.actions.get(self.request.method or "", "answer this request")
+        return f"Could not {action}"
+
+    def _error_json(self, status: int, message: str) -> None:
+        if self._headers_written:  # a download that failed half-way: nothing more can be said
+            self.finish()
+            return
+        self.clear()
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message}))
+
 
 class ContextHandler(PrimeHubHandler):
     """``GET /primehub/api/context``."""
+
+    actions = {"GET": "read the job options"}
 
     @web.authenticated
     @authorized
@@ -103,6 +128,8 @@ class ContextHandler(PrimeHubHandler):
 class JobsHandler(PrimeHubHandler):
     """``GET|POST /primehub/api/jobs``."""
 
+    actions = {"GET": "list the jobs", "POST": "submit the job"}
+
     @web.authenticated
     @authorized
     @maps_errors
@@ -127,6 +154,8 @@ class JobsHandler(PrimeHubHandler):
 class JobHandler(PrimeHubHandler):
     """``GET|DELETE /primehub/api/jobs/{id}``."""
 
+    actions = {"GET": "read the job", "DELETE": "delete the job"}
+
     @web.authenticated
     @authorized
     @maps_errors
@@ -145,6 +174,8 @@ class JobHandler(PrimeHubHandler):
 class JobCancelHandler(PrimeHubHandler):
     """``POST /primehub/api/jobs/{id}/cancel``."""
 
+    actions = {"POST": "cancel the job"}
+
     @web.authenticated
     @authorized
     @maps_errors
@@ -154,6 +185,8 @@ class JobCancelHandler(PrimeHubHandler):
 
 class JobLogHandler(PrimeHubHandler):
     """``GET /primehub/api/jobs/{id}/log?offset=N``: text; ``X-Log-Offset`` says where to resume."""
+
+    actions = {"GET": "read the job's log"}
 
     @web.authenticated
     @authorized
@@ -182,6 +215,8 @@ def attachment(name: str) -> str:
 class JobArtifactsHandler(PrimeHubHandler):
     """``GET /primehub/api/jobs/{id}/artifacts``: a zip of the job's artifacts folder."""
 
+    actions = {"GET": "zip the job's artifacts"}
+
     @web.authenticated
     @authorized
     @maps_errors
@@ -201,6 +236,8 @@ class JobArtifactsHandler(PrimeHubHandler):
 
 class TokenHandler(PrimeHubHandler):
     """``GET|PUT|DELETE /primehub/api/token`` (never returns the token itself)."""
+
+    actions = {"GET": "read the token", "PUT": "save the token", "DELETE": "remove the token"}
 
     @web.authenticated
     @authorized

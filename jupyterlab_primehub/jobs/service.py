@@ -162,7 +162,11 @@ class ServerJobs:
             confine=trusted_folder(notebook.real_path, self.root_dir, self.group_volume_root),
         )
         await loop.run_in_executor(None, _prepare_job_dir, files, nb, spec)
-        self.store.add(job)
+        try:
+            self.store.add(job)
+        except BaseException:  # e.g. the disk filled up: no folder of a job that does not exist
+            await loop.run_in_executor(None, shutil.rmtree, files.root, True)
+            raise
         self.log.info(
             "PrimeHub job %s (%s) submitted: %s, backend %s",
             job.id,
