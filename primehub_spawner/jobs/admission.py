@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from primehub_jobs_contract.errors import JobsError
+from primehub_jobs_contract.errors import JobsError, Unavailable
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import iso
 
@@ -28,8 +28,15 @@ from .model import HubJob
 from .outcome import final_outcome, job_outcome, pending_reason
 from .queue import InFlight, QueuedJob, admit
 from .requests import SubmitRequest
-from .shared import ACTIVE, Shared
+from .shared import ACTIVE, NotMember, Shared
 from .submit import choose
+
+# A preparing job's reason before its Kubernetes Job is confirmed created, and after: a job
+# still "creating" with no Job was cut off by a stop of the service (queued again), one
+# "created" with no Job was deleted outside PrimeHub (failed).
+CREATING = "Creating the Kubernetes Job"
+CREATED = "Kubernetes Job created; waiting for its pod"
+REQUEUED = "Queued again: the service stopped before it created the Kubernetes Job"
 
 
 class AdmissionRound:
@@ -61,7 +68,18 @@ class AdmissionRound:
     async def reconcile(self, job: HubJob, k8s_job: dict | None) -> None:
         """Bring a started job up to date with its Kubernetes Job (None: gone) and pod."""
         s = self.shared
+        if k8s_job is None and job.state == State.PREPARING and job.reason == CREATING:
+            # the service stopped between saving "preparing" and creating the Job: it was never
+            # created (not deleted outside), so it is queued again; the next launch creates it
+            # (or adopts it, if the create did reach the API server: same job's labels only)
+            job.state = State.PENDING
+            job.reason = REQUEUED
+            s.log.info("Job %s: its Kubernetes Job was never created; queued again", job.id)
+            await s.db(s.store.save_job, job)
+            return
         before = (job.state, job.reason, job.started_at)
+        if k8s_job is not None and job.reason == CREATING:
+            job.reason = CREATED  # created, though the service stopped before it said so
         pods = s.kube.job_pods(job_object_name(job.id))
         pod = pods[0] if pods else None
         outcome = final_outcome(k8s_job, pod, job.deadline)
@@ -104,8 +122,25 @@ class AdmissionRound:
                             Resources(it.cpu, it.memory, it.gpu),
                         )
                     )
+        hub_down: Unavailable | None = None  # once the hub does not answer, the rest wait too
         for job in pending:
-            view = catalog.for_user(job.user, job.hub_groups)
+            # membership now, not at submit: a user who left the group (or was deleted) has
+            # their queued jobs failed; while the hub cannot tell, the job waits
+            try:
+                if hub_down is not None:
+                    raise hub_down
+                owner = await s.owner(catalog, job.user, job.group)
+            except Unavailable as e:
+                hub_down = e
+                if job.reason != (reason := f"Waiting for the hub: {e.message}"):
+                    job.reason = reason
+                    await s.db(s.store.save_job, job)
+                continue
+            except NotMember as e:
+                s.finish(job, State.FAILED, e.message)
+                await s.db(s.store.save_job, job)
+                continue
+            view = catalog.for_user(job.user, owner.hub_groups)
             try:
                 choice = choose(
                     view,
@@ -151,7 +186,10 @@ class AdmissionRound:
             await self.launch(job, choice, view)
 
     def plan(self, job: HubJob, choice: Choice, view: UserView) -> PodPlan:
-        """The job's pod plan: what a notebook of the same choice gets, without home volume."""
+        """The job's pod plan: what a notebook of the same choice gets, without home volume
+        and with only the job's own group: its volume and its datasets, never the user's other
+        groups' (a job of group T must not write into group U's volume or datasets, where a
+        member of T could have planted links)."""
         return plan_launch(
             LaunchRequest(
                 user=job.user,
@@ -159,7 +197,7 @@ class AdmissionRound:
                 group=choice.group,
                 instance_type=choice.instance_type,
                 image=choice.image,
-                other_groups=tuple(g for g in view.groups if g.name != choice.group.name),
+                other_groups=(),
             ),
             LaunchSettings(
                 home_pvc_name="",
@@ -204,15 +242,17 @@ class AdmissionRound:
         s = self.shared
         plan, manifest = self.manifest(job, choice, view)
         job.state = State.PREPARING
-        job.reason = "Creating the Kubernetes Job"
+        job.reason = CREATING  # until the create is confirmed (see reconcile)
         await s.db(s.store.save_job, job)
         try:
             await s.kube.ensure_pvcs(plan.pvcs)
             await s.kube.create_job(manifest)
         except KubeError as e:
             s.finish(job, State.FAILED, str(e))
+        else:
+            job.reason = CREATED  # from now on, a missing Job was deleted outside PrimeHub
+            s.log.info("Job %s: Kubernetes Job %s created", job.id, manifest["metadata"]["name"])
         await s.db(s.store.save_job, job)
-        s.log.info("Job %s: Kubernetes Job %s created", job.id, manifest["metadata"]["name"])
 
     async def cleanup(self, k8s_jobs: dict[str, dict]) -> None:
         """Delete finished Jobs after the TTL (ttlSecondsAfterFinished is alpha in 1.20) and
@@ -238,10 +278,10 @@ class AdmissionRound:
             await asyncio.to_thread(s.log_path(job.id).unlink, missing_ok=True)
             await s.db(s.store.delete_job, job.id)
         cutoff = iso(now - s.settings.log_retention) or ""
-        for job in await s.db(s.store.finished_before, cutoff):
-            path = s.log_path(job.id)
-            if job.log_saved:
-                await asyncio.to_thread(path.unlink, missing_ok=True)
-                job.log_saved = False
-                job.reason = (job.reason or "") + " (log expired)"
-                await s.db(s.store.save_job, job)
+        # only the records whose log is still kept (an index): the cost is the saved logs,
+        # not the history
+        for job in await s.db(s.store.saved_logs_before, cutoff):
+            await asyncio.to_thread(s.log_path(job.id).unlink, missing_ok=True)
+            job.log_saved = False
+            job.reason = (job.reason or "") + " (log expired)"
+            await s.db(s.store.save_job, job)

@@ -24,6 +24,7 @@ from primehub_jobs_contract.executor import EXECUTOR_COMMAND
 
 from ..catalog import CatalogSource
 from .handlers import handlers
+from .hub_users import HubUsers
 from .kube import Kube
 from .pod_settings import PodSettingsOptions
 from .service import JobsService, Settings
@@ -117,6 +118,13 @@ class JobsApp(PodSettingsOptions, Application):
     max_schedules_per_user = Int(
         50, config=True, help="Schedules one user may have; one more is refused with 429."
     )
+    hub_users_max_age = Float(
+        5.0,
+        config=True,
+        help="""Seconds a user's groups and admin flag, read from the hub, are reused (by the
+        REST API and when a queued job is admitted or a schedule fires). A user removed from a
+        group loses it in the service within this time; keep it a few seconds.""",
+    )
     tick_interval = Float(
         2.0,
         config=True,
@@ -168,15 +176,18 @@ class JobsApp(PodSettingsOptions, Application):
             self.settings(),
             log=self.log,
         )
+        hub_auth = HubAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""))
+        # users' current groups, one cache for the handlers and the admission round
+        service.shared.users = HubUsers(
+            hub_auth.api_url, hub_auth.api_token, max_age=self.hub_users_max_age
+        )
         await service.start()
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8090")
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/primehub-jobs/"
-        hub_auth = HubAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""))
         app = web.Application(
             handlers(prefix),
             hub_auth=hub_auth,
             primehub_jobs=service,
-            caller_cache={},
             log_function=_log_request,
         )
         server = app.listen(self.port or url.port or 8090, self.ip or url.hostname or "127.0.0.1")

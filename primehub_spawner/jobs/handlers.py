@@ -11,17 +11,14 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 from jupyterhub.services.auth import HubAuthenticated, UserNotAllowed
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.log import app_log
 
-from primehub_jobs_contract.errors import InvalidRequest, JobsError, Unavailable
+from primehub_jobs_contract.errors import Forbidden, InvalidRequest, JobsError
 from primehub_jobs_contract.states import State
 
 from .kube import UNREACHABLE, KubeError
@@ -29,7 +26,6 @@ from .logtail import Cursor
 from .service import Caller, JobsService
 
 _ID = r"(?P<item_id>[0-9a-f]{12})"
-CALLER_CACHE_SECONDS = 30
 
 
 def maps_errors(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -123,31 +119,13 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
             raise InvalidRequest(f"The request body is not valid JSON: {e}") from None
 
     async def caller(self) -> Caller:
-        """The authenticated user with their JupyterHub groups and admin flag (asked of the hub
-        with the service's own token: the caller's token may not read them)."""
-        user = self.current_user
-        name = user["name"]
-        cache: dict[str, tuple[float, Caller]] = self.settings["caller_cache"]
-        hit = cache.get(name)
-        if hit and time.monotonic() - hit[0] < CALLER_CACHE_SECONDS:
-            return hit[1]
-        auth = self.hub_auth
-        request = HTTPRequest(
-            f"{auth.api_url.rstrip('/')}/users/{quote(name, safe='')}",
-            headers={"Authorization": f"token {auth.api_token}"},
-            request_timeout=20,
-        )
-        try:
-            response = await AsyncHTTPClient().fetch(request)
-            model = json.loads(response.body)
-        except (HTTPClientError, OSError, ValueError) as e:
-            raise Unavailable(f"Cannot read your groups from the hub: {e}") from None
-        if model.get("name") != name:  # never take another user's groups or admin flag
-            raise Unavailable(f"The hub answered for another user than {name!r}.")
-        caller = Caller(
-            name=name, hub_groups=tuple(model.get("groups") or ()), admin=bool(model.get("admin"))
-        )
-        cache[name] = (time.monotonic(), caller)
+        """The authenticated user with their JupyterHub groups and admin flag now (asked of
+        the hub with the service's own token, cached a few seconds: :mod:`.hub_users`, the
+        same answers the scheduling round re-checks memberships with)."""
+        name = self.current_user["name"]
+        caller = await self.jobs.users.caller(name)  # Unavailable (503) if the hub is away
+        if caller is None:
+            raise Forbidden(f"The hub has no user {name!r} any more.")
         return caller
 
 

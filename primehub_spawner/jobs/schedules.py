@@ -17,7 +17,7 @@ from primehub_jobs_contract.validation import new_job_id
 from . import cron
 from .model import HubJob, Schedule
 from .requests import SubmitRequest, parse_submit, volume_path
-from .shared import Caller, Shared
+from .shared import Caller, NotMember, Shared
 from .submit import Submissions, choose
 
 # what a schedule keeps across an update (the rest comes from the merged request)
@@ -116,7 +116,12 @@ class Schedules:
             **body,
         }
         req = parse_submit(merged, max_deadline=s.settings.max_deadline, schedule=True)
-        owner = Caller(old.user, tuple(old.hub_groups)) if caller.name != old.user else caller
+        # an admin edits it for its owner: the owner's groups now
+        owner = (
+            await s.owner(await s.load_catalog(), old.user, old.group)
+            if caller.name != old.user
+            else caller
+        )
         new = await self._schedule_from(owner, req, old.id)
         for key in _HISTORY:
             setattr(new, key, getattr(old, key))
@@ -163,7 +168,6 @@ class Schedules:
                 f"is still {previous.state.value}."
             )
         else:
-            owner = Caller(schedule.user, tuple(schedule.hub_groups))
             body = SubmitRequest(
                 path=schedule.path,
                 group=schedule.group,
@@ -176,16 +180,29 @@ class Schedules:
                 deadline=schedule.deadline,
             )
             try:
+                # the owner's groups now, not when the schedule was made
+                owner = await s.owner(await s.load_catalog(), schedule.user, schedule.group)
                 job = await self.submissions.submit_request(owner, body, schedule.id)
             except Unavailable as e:
                 if manual:
                     raise
-                # the catalog or cluster is away for a while: the run waits for it, it is not
-                # refused (the next round tries again; next_run stays where it is)
+                # the catalog, cluster or hub is away for a while: the run waits for it, it is
+                # not refused (the next round tries again; next_run stays where it is)
                 schedule.last_message = (
                     f"The run due at {iso(schedule.next_run)} waits: {e.message}"
                 )
                 await s.db(s.store.save_schedule, schedule)
+                return None
+            except NotMember as e:
+                # the owner left the group (or was deleted): refused, and paused so that it
+                # is not refused again every minute; an update (by them or an admin) resumes it
+                schedule.next_run = None
+                schedule.last_message = (
+                    f"The run at {iso(now)} was refused: {e.message}. The schedule is paused."
+                )
+                await s.db(s.store.save_schedule, schedule)
+                if manual:
+                    raise
                 return None
             except JobsError as e:
                 schedule.last_message = f"The run at {iso(now)} was refused: {e.message}"

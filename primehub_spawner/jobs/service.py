@@ -27,6 +27,7 @@ from ..catalog import CatalogSource, UserView
 from ..launch import PodPlan
 from ..user_options import Choice
 from .admission import AdmissionRound
+from .hub_users import UserDirectory
 from .kube import Kube, KubeError
 from .logtail import Cursor
 from .model import HubJob, Schedule
@@ -51,8 +52,11 @@ class JobsService:
         settings: Settings,
         log: logging.Logger | None = None,
         clock: Callable[[], datetime] = utcnow,
+        users: UserDirectory | None = None,
     ) -> None:
-        self.shared = Shared(store, kube, catalog, logs_dir, settings, log, clock)
+        # users: the hub users' current groups (HubUsers), shared with the REST handlers;
+        # None: no hub, only the catalog's members lists make members
+        self.shared = Shared(store, kube, catalog, logs_dir, settings, log, clock, users)
         self.queries = JobQueries(self.shared)
         self.submissions = Submissions(self.shared)
         self.schedules = Schedules(self.shared, self.submissions)
@@ -62,6 +66,11 @@ class JobsService:
     @property
     def store(self) -> JobStore:
         return self.shared.store
+
+    @property
+    def users(self) -> UserDirectory:
+        """Who the hub's users are now (their groups, admin flag), cached a few seconds."""
+        return self.shared.users
 
     @property
     def catalog(self) -> CatalogSource:

@@ -1,8 +1,9 @@
 """What the parts of the jobs service share.
 
-``Caller`` (who is asking), ``Settings`` (the admin's, from ``JobsApp``'s traits) and
-``Shared``: the store, Kubernetes, catalog, clock and lock of one service, with the few steps on
-one job that more than one part takes (finish it, keep its log, delete its Kubernetes objects).
+``Caller`` (who is asking, :mod:`.hub_users`), ``Settings`` (the admin's, from ``JobsApp``'s
+traits) and ``Shared``: the store, Kubernetes, catalog, hub users, clock and lock of one
+service, with the few steps on one job that more than one part takes (finish it, keep its log,
+delete its Kubernetes objects, check its owner is still a member of its group).
 The parts are :mod:`.queries`, :mod:`.submit`, :mod:`.admission` and :mod:`.schedules`;
 :mod:`.service` wires them.
 """
@@ -17,13 +18,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from primehub_jobs_contract.errors import Unavailable
+from primehub_jobs_contract.errors import Forbidden, Unavailable
 from primehub_jobs_contract.executor import EXECUTOR_COMMAND
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import utcnow
 
 from ..catalog import Catalog, CatalogError, CatalogSource, UserView
 from ..pods import PodSettings
+from .hub_users import Caller, NoHub, UserDirectory
 from .kube import Kube, KubeError
 from .manifest import job_object_name
 from .model import HubJob
@@ -33,13 +35,17 @@ ACTIVE = (State.PENDING, State.PREPARING, State.RUNNING)
 MAX_ARCHIVED_LOG = 20 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: a hub user with their JupyterHub groups."""
+__all__ = ["ACTIVE", "Caller", "NotMember", "Settings", "Shared", "no_longer_member"]
 
-    name: str
-    hub_groups: tuple[str, ...] = ()
-    admin: bool = False
+
+class NotMember(Forbidden):
+    """The owner of a queued job or a schedule is no longer a member of its group (403)."""
+
+
+def no_longer_member(user: str, group: str, deleted: bool = False) -> str:
+    """PURE: the reason a job or schedule of ``user`` in ``group`` may not run any more."""
+    why = " (the user was deleted from the hub)" if deleted else ""
+    return f"{user} is no longer a member of group {group}{why}"
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,11 @@ class Shared:
         settings: Settings,
         log: logging.Logger | None = None,
         clock: Callable[[], datetime] = utcnow,
+        users: UserDirectory | None = None,
     ) -> None:
         self.store = store
+        # the users' current hub groups (None: no hub, only the catalog's members lists count)
+        self.users: UserDirectory = users if users is not None else NoHub()
         self.kube = kube
         self.catalog = catalog
         self.logs_dir = Path(logs_dir)
@@ -106,6 +115,19 @@ class Shared:
         """What the caller may launch."""
         catalog = await self.load_catalog()
         return catalog.for_user(caller.name, caller.hub_groups)
+
+    async def owner(self, catalog: Catalog, user: str, group: str) -> Caller:
+        """``user`` as the hub knows them now (current groups), checked to still be a member
+        of ``group``: ``NotMember`` with the reason when not (left the group, or deleted from
+        the hub), ``Unavailable`` when the hub cannot tell right now. A group gone from the
+        catalog is left to the catalog checks (``choose``)."""
+        now = await self.users.caller(user)
+        if now is None:
+            raise NotMember(no_longer_member(user, group, deleted=True))
+        found = catalog.groups.get(group)
+        if found is not None and not catalog.is_member(found, user, now.hub_groups):
+            raise NotMember(no_longer_member(user, group))
+        return now
 
     def log_path(self, job_id: str) -> Path:
         """Where a job's log is kept after its pod is gone."""

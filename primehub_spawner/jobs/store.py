@@ -19,6 +19,10 @@ from primehub_jobs_contract.states import State
 
 from .model import HubJob, Schedule
 
+# a record whose job's log is kept in the service's logs folder (the partial index's condition;
+# a query must repeat it word for word for SQLite to use the index)
+_LOG_SAVED = "json_extract(data, '$.log_saved') = 1"
+
 # Each entry migrates from version i to i+1. Append only; never edit a released step.
 MIGRATIONS: list[Migration] = [
     # 1: the schema of the unversioned first release, which created it with IF NOT EXISTS on
@@ -31,6 +35,12 @@ MIGRATIONS: list[Migration] = [
     CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user, created_at);
     CREATE TABLE IF NOT EXISTS schedules (
         id TEXT PRIMARY KEY, user TEXT NOT NULL, data TEXT NOT NULL)
+    """,
+    # 2: the cleanup's queries read what they act on, not the whole history: finished records
+    # by finish time (history retention), and only those whose log is still saved (log expiry)
+    f"""
+    CREATE INDEX jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL;
+    CREATE INDEX jobs_saved_logs ON jobs(finished_at) WHERE {_LOG_SAVED}
     """,
 ]
 
@@ -130,6 +140,14 @@ class JobStore:
         rows = self._query(
             "SELECT data FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?",
             (cutoff_iso,),
+        )
+        return [HubJob.from_record(json.loads(r[0])) for r in rows]
+
+    def saved_logs_before(self, cutoff_iso: str) -> list[HubJob]:
+        """Final jobs that finished before ``cutoff_iso`` and whose log is still saved (read
+        through the partial index of saved logs: the cost is theirs, not the history's)."""
+        rows = self._query(
+            f"SELECT data FROM jobs WHERE {_LOG_SAVED} AND finished_at < ?", (cutoff_iso,)
         )
         return [HubJob.from_record(json.loads(r[0])) for r in rows]
 

@@ -120,3 +120,45 @@ def test_gpu_job_pod_is_the_notebook_pod_of_that_choice(catalog_dict):
     # no home volume: a job sees the group volumes and datasets, like PrimeHub's jobs
     assert not any(m["mountPath"] == "/home/jovyan" for m in container["volumeMounts"])
     assert [p["metadata"]["name"] for p in plan.pvcs][0] == "project-phusers"
+
+
+def test_a_job_mounts_only_its_own_groups_volume_and_datasets(catalog_dict):
+    """alice is in phusers (catalog) and Research_Lab (hub group): a phusers job gets
+    phusers' volume and datasets only, never Research_Lab's (a notebook pod gets both)."""
+    catalog_dict["groups"]["Research_Lab"]["sharedVolume"]["launchGroupOnly"] = False
+    service = JobsService(
+        store=None,
+        kube=None,
+        catalog=CatalogSource(data=catalog_dict),
+        logs_dir=Path("/nonexistent"),
+        settings=Settings(namespace="hub"),
+    )
+    view = service.catalog.get().for_user("alice", ["Research_Lab"])
+    assert [g.name for g in view.groups] == ["phusers", "Research_Lab"]
+    job = HubJob(
+        id="0123456789ab",
+        user="alice",
+        group="phusers",
+        name="train",
+        path="train.ipynb",
+        output="train-output.ipynb",
+        instance_type="cpu-2",
+        image="torch",
+        deadline=3600,
+    )
+    choice = choose(view, SubmitRequest(path=job.path, group="phusers", instance_type="cpu-2"))
+    plan, manifest = service.manifest(job, choice, view)
+    pod = manifest["spec"]["template"]["spec"]
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert "/project/phusers" in mounts and "project-phusers" in claims
+    assert "/project/Research_Lab" not in mounts
+    assert not any("research" in c for c in claims), claims
+    # Research_Lab's datasets (shared-nfs writable, scratch) are not mounted; phusers' are
+    assert not any(m.startswith(("/datasets/shared-nfs", "/mnt/scratch")) for m in mounts), mounts
+    assert "/datasets/mnist" in mounts
+    assert [p["metadata"]["name"] for p in plan.pvcs] == ["project-phusers", "dataset-mnist"]

@@ -428,3 +428,64 @@ def test_the_service_shares_the_pod_cache_without_loading_the_spawner():
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
+
+
+def test_a_job_cut_off_before_its_kubernetes_job_was_created_is_queued_again(env):
+    make, clock, kube = env
+    service = make()
+    job = run(service.submit(ALICE, {"path": "a.ipynb"}))
+
+    async def stopped(manifest):  # the service stops between "preparing" and the create
+        raise asyncio.CancelledError
+
+    kube.create_job = stopped
+    with pytest.raises(asyncio.CancelledError):
+        run(service.tick())
+    cut = run(service.get(ALICE, job.id))
+    assert (cut.state.value, cut.reason) == ("preparing", "Creating the Kubernetes Job")
+    assert kube.created == []
+    del kube.create_job  # the next run of the service can create Jobs
+
+    service = make()
+    run(service.tick())
+    again = run(service.get(ALICE, job.id))
+    # never "deleted outside PrimeHub": queued again and launched in the same round
+    assert (again.state.value, again.reason) == (
+        "preparing",
+        "Kubernetes Job created; waiting for its pod",
+    )
+    assert [m["metadata"]["name"] for m in kube.created] == [f"primehub-job-{job.id}"]
+
+    # once its creation was confirmed, a Job that disappears was deleted outside PrimeHub
+    kube.created = []
+    run(service.tick())
+    lost = run(service.get(ALICE, job.id))
+    assert (lost.state.value, lost.reason) == ("failed", DELETED_OUTSIDE)
+
+
+def test_a_job_created_just_before_the_service_stopped_is_not_created_twice(env):
+    make, clock, kube = env
+    service = make()
+    job = run(service.submit(ALICE, {"path": "a.ipynb"}))
+
+    async def created_then_stopped(manifest):  # the create went through, its answer did not
+        kube.created.append(manifest)
+        raise asyncio.CancelledError
+
+    kube.create_job = created_then_stopped
+    with pytest.raises(asyncio.CancelledError):
+        run(service.tick())
+    del kube.create_job
+    assert run(service.get(ALICE, job.id)).reason == "Creating the Kubernetes Job"
+
+    service = make()
+    run(service.tick())  # the Job is listed: it was created, the record says so now
+    seen = run(service.get(ALICE, job.id))
+    assert (seen.state.value, seen.reason) == (
+        "preparing",
+        "Kubernetes Job created; waiting for its pod",
+    )
+    assert len(kube.created) == 1
+    kube.created = []
+    run(service.tick())
+    assert run(service.get(ALICE, job.id)).reason == DELETED_OUTSIDE

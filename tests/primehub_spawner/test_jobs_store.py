@@ -124,3 +124,23 @@ def test_a_newer_schema_is_refused(tmp_path):
     db.close()
     with pytest.raises(SchemaTooNew, match="schema version 42, newer than this version"):
         JobStore(path)
+
+
+def test_log_expiry_reads_only_the_records_whose_log_is_still_saved(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    kept = _job("0000000000c1", state=State.SUCCEEDED, finished_at=T0, log_saved=True)
+    store.save_job(kept)
+    for n in range(20):  # history whose logs are gone (or never saved)
+        store.save_job(_job(f"0000000001{n:02d}", state=State.FAILED, finished_at=T0))
+    store.save_job(_job("0000000000c2", log_saved=True))  # not finished: not expired
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    assert store.saved_logs_before("2026-03-02T00:00:00.000Z") == [kept]
+    store._db.set_trace_callback(None)
+    assert store.saved_logs_before("2026-03-01T00:00:00.000Z") == []
+    # the query reads the partial index of saved logs, not the history
+    [query] = [q for q in statements if q.startswith("SELECT")]
+    with store._lock:
+        plan = store._db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
+    assert any("jobs_saved_logs" in row[-1] for row in plan), plan
+    store.close()
