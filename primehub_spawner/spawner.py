@@ -637,7 +637,7 @@ class PrimeHubSpawner(KubeSpawner):
     async def poll(self):
         """KubeSpawner's poll, and in the pod mode of the split the gateway pod too (both from
         watch caches, no API call): a gateway pod that is gone, ended or keeps exiting stops the
-        server (JupyterHub then calls :meth:`stop`, which deletes both pods), so the notebook
+        server (:meth:`stop` deletes both pods; JupyterHub then marks it stopped), so the notebook
         never keeps sending code and the gateway token to a dead pod's address."""
         status = await super().poll()
         if status is not None:
@@ -655,6 +655,13 @@ class PrimeHubSpawner(KubeSpawner):
         if reason is None:
             return None
         self.log.warning("Server %s stopped: %s", self._log_name, reason)
+        if self.delete_stopped_pods:
+            # JupyterHub calls stop() only for servers poll() says are running: delete both
+            # pods here (as KubeSpawner does for an exited notebook container)
+            try:
+                await self.stop(now=True)
+            except Exception as e:
+                self.log.warning("Could not clean up the server of %s: %r", self._log_name, e)
         return 1
 
     async def _sweep_orphan_gateways(self) -> None:

@@ -28,6 +28,8 @@ HERE = Path(__file__).parent
 EXTRA_CONFIG = """
 c.PrimeHubSpawner.kernel_gateway = "optional"
 c.PrimeHubSpawner.kernel_gateway_notebook_image = "jupyter/base-notebook:latest"
+# a dead gateway pod is noticed at the next poll: short, so the test does not wait 30 s
+c.PrimeHubSpawner.poll_interval = 3
 
 
 async def _per_user_gateway(spawner, options):
@@ -61,11 +63,8 @@ print(json.dumps({
 """
 
 
-@pytest.fixture(scope="module")
-def kg_hub(k8s_cluster, tmp_path_factory):
-    """(hub, namespace): a hub offering the split, in a namespace of its own."""
-    namespace = k8s_cluster.create_namespace("kg")
-    workdir = tmp_path_factory.mktemp("kg-hub")
+def start_kg_hub(k8s_cluster, workdir: Path, namespace: str) -> HubProcess:
+    """A hub offering the split (the module's config) whose servers go to ``namespace``."""
     shutil.copy(HERE / "catalog.yaml", workdir / "catalog.yaml")
     env = {
         **k8s_cluster.env,
@@ -75,7 +74,14 @@ def kg_hub(k8s_cluster, tmp_path_factory):
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
     }
     config = f"load_subconfig({str(REPO_ROOT / 'jupyterhub_config.py')!r})\n{EXTRA_CONFIG}"
-    hub = start_hub(config, workdir, hub_ip=k8s_cluster.bridge_ip, env=env)
+    return start_hub(config, workdir, hub_ip=k8s_cluster.bridge_ip, env=env)
+
+
+@pytest.fixture(scope="module")
+def kg_hub(k8s_cluster, tmp_path_factory):
+    """(hub, namespace): a hub offering the split, in a namespace of its own."""
+    namespace = k8s_cluster.create_namespace("kg")
+    hub = start_kg_hub(k8s_cluster, tmp_path_factory.mktemp("kg-hub"), namespace)
     try:
         yield hub, namespace
     finally:
@@ -198,7 +204,8 @@ def test_sidecar_runs_code_in_the_kernel_container(hub, pods):
         containers = by_name(pod["spec"]["containers"])
         assert list(containers) == ["notebook", "kernel"]
         notebook, kernel = containers["notebook"], containers["kernel"]
-        assert "limits" not in notebook["resources"]
+        # the notebook container's own small limits count in quota too
+        assert notebook["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
         assert kernel["resources"]["limits"] == {"cpu": "1", "memory": "1Gi"}
         assert env_of(notebook)["JUPYTER_GATEWAY_URL"] == "http://127.0.0.1:8889"
 
@@ -260,7 +267,7 @@ def test_separate_pod_runs_code_and_goes_away_with_the_server(hub, pods):
         assert "primehub.io/usage" in kpod["metadata"]["annotations"]
         assert kpod["spec"]["nodeSelector"] == {"gpu": "true"}
         (notebook,) = server["spec"]["containers"]
-        assert "limits" not in notebook["resources"]
+        assert notebook["resources"]["limits"] == {"cpu": "500m", "memory": "1Gi"}
         assert "nodeSelector" not in server["spec"]
         assert env_of(notebook)["JUPYTER_GATEWAY_URL"].endswith(":8889")
 
@@ -317,3 +324,108 @@ def test_gateway_that_never_gets_ready_fails_the_spawn_saying_so(hub, pods, user
     assert "The kernel gateway (container kernel)" in message and expected in message
     wait_for(lambda: not pods(user), 120, what=f"{user}'s pod removed")
     assert hub.user(user)["servers"] == {}
+
+
+def test_deleted_gateway_pod_stops_the_server(hub, pods, k8s_cluster, kg_hub):
+    """Pod mode: someone (or the node controller) deletes the gateway pod. The hub must not keep
+    saying the server is ready while the notebook sends code and the gateway token to a dead
+    address: the next poll reports it stopped, saying why, and both pods go away."""
+    spawn(hub, "bob", {"group": "team", "instance_type": "cpu-1", "kernel_gateway": True})
+    try:
+        found = {p["metadata"]["name"]: p for p in pods("bob")}
+        (kernel_name,) = [n for n in found if n.endswith("-kernel")]
+        server_name = kernel_name[: -len("-kernel")]
+        assert (
+            found[server_name]["metadata"]["annotations"]["primehub.io/kernel-gateway-pod"]
+            == kernel_name
+        )
+        assert hub.user("bob")["servers"][""]["ready"] is True
+        k8s_cluster.kubectl("delete", "pod", "-n", kg_hub[1], kernel_name, "--wait=false")
+        # poll_interval is 3 s: a minute is many polls
+        wait_for(lambda: hub.user("bob")["servers"] == {}, 60, what="bob's server reported stopped")
+        assert f"The kernel pod {kernel_name} was deleted." in hub.log_path.read_text()
+    finally:
+        if hub.user("bob")["servers"]:
+            hub.stop_server("bob", timeout=180)
+    wait_for(lambda: not pods("bob"), 120, what="bob's server and kernel pods deleted")
+
+
+def _fake_pod(name: str, labels: dict, limits: dict) -> dict:
+    """A pod that never schedules (no node has the label): Pending, so it counts in quota."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "nodeSelector": {"primehub.io/test": "no-such-node"},
+            "containers": [
+                {
+                    "name": "kernel",
+                    "image": "jupyter/base-notebook:latest",
+                    "resources": {"limits": limits, "requests": limits},
+                }
+            ],
+        },
+    }
+
+
+def test_ownerless_gateway_pods_are_adopted_or_deleted_at_start_up(k8s_cluster, tmp_path_factory):
+    """A hub crashed between creating a gateway pod and setting its owner: the gateway pod
+    (here a GPU one of bob) would count against quota forever. The next hub, at its first
+    spawner use, deletes it (its notebook pod is gone) or adopts it (its notebook pod exists)."""
+    namespace = k8s_cluster.create_namespace("kgorphan")
+    try:
+        people = {"primehub.io/group": "team", "primehub.io/user": "bob"}
+        gateway = {**people, "component": "singleuser-kernel-gateway"}
+        k8s_cluster.apply(
+            _fake_pod(
+                "jupyter-ghost-kernel",
+                {**gateway, "primehub.io/kernel-gateway-for": "jupyter-ghost"},
+                {"cpu": "100m", "memory": "64Mi", "nvidia.com/gpu": "1"},
+            ),
+            namespace,
+        )
+        k8s_cluster.apply(
+            _fake_pod("jupyter-host", {**people, "component": "singleuser-server"}, {}),
+            namespace,
+        )
+        k8s_cluster.apply(
+            _fake_pod(
+                "jupyter-host-kernel",
+                {**gateway, "primehub.io/kernel-gateway-for": "jupyter-host"},
+                {"cpu": "100m", "memory": "64Mi"},
+            ),
+            namespace,
+        )
+        host_uid = k8s_cluster.pod(namespace, "jupyter-host")["metadata"]["uid"]
+        hub = start_kg_hub(k8s_cluster, tmp_path_factory.mktemp("kg-orphan-hub"), namespace)
+        try:
+            hub.create_user("bob")
+            token = hub.user_token("bob")
+
+            def bob_gpus() -> int:
+                resp = hub.api("GET", "/primehub/groups", token=token)  # first spawner use
+                assert resp.status_code == 200, resp.text
+                (team,) = resp.json()["groups"]
+                return team["usage"]["user"]["gpu"]
+
+            wait_for(lambda: bob_gpus() == 0, 60, what="the orphan's GPU no longer counted")
+            wait_for(
+                lambda: k8s_cluster.pod_gone(namespace, "jupyter-ghost-kernel"),
+                60,
+                what="the ownerless gateway pod without a notebook pod deleted",
+            )
+            adopted = k8s_cluster.pod(namespace, "jupyter-host-kernel")
+            (owner,) = adopted["metadata"]["ownerReferences"]
+            assert (owner["kind"], owner["name"], owner["uid"]) == (
+                "Pod",
+                "jupyter-host",
+                host_uid,
+            )
+            log = hub.log_path.read_text()
+            assert f"Deleted ownerless kernel gateway pod {namespace}/jupyter-ghost-kernel" in log
+            assert f"Adopted ownerless kernel gateway pod {namespace}/jupyter-host-kernel" in log
+        finally:
+            hub.stop()
+    finally:
+        k8s_cluster.delete_namespace(namespace)

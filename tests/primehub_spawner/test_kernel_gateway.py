@@ -582,9 +582,18 @@ def test_poll_watches_the_gateway_pod(
         annotations = {KERNEL_POD_ANNOTATION: "jupyter-alice-kernel"} if annotated else {}
         reflector = SimpleNamespace(pods={"hub/jupyter-alice": running_notebook_pod(annotations)})
         monkeypatch.setitem(spawner.reflectors, spawner._get_reflector_key("pods"), reflector)
-        return await spawner.poll()
+        stops = []
 
-    assert run(go()) == expected
+        async def stop(now=False):
+            stops.append(now)
+
+        spawner.stop = stop
+        return await spawner.poll(), stops
+
+    status, stops = run(go())
+    assert status == expected
+    # JupyterHub stops only servers poll() says are running: poll deletes both pods itself
+    assert stops == ([] if expected is None else [True])
     if expected is not None:
         assert (
             "Server alice" in caplog.text and "The kernel pod jupyter-alice-kernel" in caplog.text
