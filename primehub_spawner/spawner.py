@@ -639,6 +639,9 @@ class PrimeHubSpawner(KubeSpawner):
         watch caches, no API call): a gateway pod that is gone, ended or keeps exiting stops the
         server (:meth:`stop` deletes both pods; JupyterHub then marks it stopped), so the notebook
         never keeps sending code and the gateway token to a dead pod's address."""
+        # the hub's first calls at start-up, for each server it had: a good time to sweep
+        with suppress(Exception):
+            await self._sweep_orphan_gateways()
         status = await super().poll()
         if status is not None:
             return status
