@@ -524,3 +524,79 @@ def test_jobs_and_schedules_survive_a_service_crash(hub, alice):
         assert again.json()["nextRunAt"] == schedule["nextRunAt"]
     finally:
         jobs.call("DELETE", f"/schedules/{schedule['id']}")
+
+
+def test_a_waiting_job_of_a_user_removed_from_the_group_fails_and_never_starts(
+    hub, k8s_cluster, e2e_namespace, catalog_file
+):
+    """Membership is checked when a job is admitted, not only at submit: vic (in the hub group
+    ``viahub``) queues a job that waits for his quota; the admin removes him from the group
+    through the hub's REST API; the job ends failed with that reason and never starts."""
+    catalog = yaml.safe_load(catalog_file.read_text())
+    catalog["groups"]["viahub"]["quota"] = {"cpu": 0.5}
+    catalog_file.write_text(yaml.safe_dump(catalog))
+    hub.create_user("vic")
+    made = hub.api("POST", "/groups/viahub")
+    assert made.status_code in (201, 409), made.text
+    added = hub.api("POST", "/groups/viahub/users", json={"users": ["vic"]})
+    assert added.status_code == 200, added.text
+    # vic's quota in viahub is held by a pod of his that never gets a node
+    holder = f"quota-holder-vic-{uuid.uuid4().hex[:6]}"
+    k8s_cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": holder,
+                "labels": {"primehub.io/group": "viahub", "primehub.io/user": "vic"},
+            },
+            "spec": {
+                "nodeSelector": {"primehub.io/no-such-node": "true"},
+                "containers": [
+                    {
+                        "name": "hold",
+                        "image": "busybox",
+                        "resources": {
+                            "limits": {"cpu": "500m", "memory": "64Mi"},
+                            "requests": {"cpu": "500m", "memory": "64Mi"},
+                        },
+                    }
+                ],
+            },
+        },
+        namespace=e2e_namespace,
+    )
+    try:
+        jobs = Jobs(hub, hub.user_token("vic"))
+        job = wait_for(  # the service re-reads the edited catalog on its own
+            lambda: (
+                (r := jobs.call("POST", "/jobs", json={"group": "viahub", "path": "x.ipynb"})).ok
+                and r.json()
+            ),
+            60,
+            what="a job accepted in viahub",
+        )
+        waiting = wait_for(
+            lambda: (j := jobs.job(job["id"]))["reason"] and "quota" in j["reason"] and j,
+            60,
+            what="the job waiting for vic's quota",
+        )
+        assert waiting["status"] == "pending"
+        assert waiting["reason"].startswith("User vic exceeded cpu quota")
+
+        removed = hub.api("DELETE", "/groups/viahub/users", json={"users": ["vic"]})
+        assert removed.status_code == 200, removed.text
+        assert "viahub" not in hub.user("vic")["groups"]
+        done = jobs.wait(job["id"], FINAL, timeout=60)
+        assert (done["status"], done["reason"]) == (
+            "failed",
+            "vic is no longer a member of group viahub",
+        )
+        assert done["startedAt"] is None
+        assert job_pod(k8s_cluster, e2e_namespace, job["id"]) is None
+        k8s_jobs = k8s_cluster.get(
+            "jobs", "-n", e2e_namespace, "-l", f"primehub.io/job={job['id']}"
+        )
+        assert k8s_jobs["items"] == []
+    finally:
+        k8s_cluster.kubectl("delete", "pod", holder, "-n", e2e_namespace, "--wait=false")
