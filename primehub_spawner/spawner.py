@@ -32,6 +32,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
 from .catalog import Catalog, CatalogError, CatalogSource, UserView
 from .form import instance_type_spec, render_form
+from .job_admission_api import MEMBERSHIP, AdmissionRequest, JobAdmissionRefused
 from .kernel_gateway import (
     MODES,
     SWITCH_VALUES,
@@ -51,6 +52,7 @@ from .kernel_gateway import (
     use_split,
 )
 from .launch import (
+    JOB_LABEL,
     LaunchRequest,
     LaunchSettings,
     PodPlan,
@@ -58,7 +60,7 @@ from .launch import (
     plan_launch,
 )
 from .overview import groups_overview
-from .podcache import GroupPodReflector
+from .podcache import GroupPodReflector, StaleCache, fresh_pods
 from .pods import CONTAINER_NAME, POD_SETTING_NAMES, ContainerSpec, PodSettings, render_pod
 from .progress import describe_event, fatal_reason
 from .quantities import QuantityError, Resources, parse_memory
@@ -238,6 +240,15 @@ class PrimeHubSpawner(KubeSpawner):
         started; past that (or when it keeps exiting) the spawn fails saying so.""",
     )
 
+    job_reservation_seconds = Float(
+        300,
+        config=True,
+        help="""How long a notebook job admitted through the hub's quota ledger (the
+        ``primehub-jobs`` service asks before it creates a Kubernetes Job) holds its quota
+        before its pod is seen in the watch cache; the Job controller creates the pod within
+        seconds normally.""",
+    )
+
     # Shared by every spawner of the hub: check-and-reserve must see all spawns in flight.
     ledger: ClassVar[QuotaLedger] = QuotaLedger()
     _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
@@ -319,6 +330,21 @@ class PrimeHubSpawner(KubeSpawner):
         )
         return reflector.pods
 
+    async def admission_pods(self) -> dict[str, dict]:
+        """The group pods for a quota decision: a fresh cache or a 503 (never stale data; a
+        watch that gave up is restarted first, see :mod:`.podcache`)."""
+        key = self._get_reflector_key("primehub-pods")
+        try:
+            return await fresh_pods(
+                self.__class__.reflectors.get(key),
+                lambda: self._start_reflector(
+                    kind="primehub-pods", reflector_class=GroupPodReflector, replace=True
+                ),
+            )
+        except StaleCache as e:
+            self.log.warning("Refusing a quota decision for %s: %s", self.user.name, e)
+            raise user_error(503, str(e)) from None
+
     async def usages(self, view: UserView) -> dict[str, Usage]:
         """Current usage of this user and of each of the user's groups."""
         await self._sweep_orphan_gateways()  # an orphan must not show as usage
@@ -372,7 +398,7 @@ class PrimeHubSpawner(KubeSpawner):
             self._launch_settings(),
         )
         await self._sweep_orphan_gateways()  # an orphan must not count against the quota
-        pods = await self.group_pods()
+        pods = await self.admission_pods()
         group = choice.group.group
         ttl = self.quota_reservation_seconds or self.start_timeout + 60
         try:
@@ -845,6 +871,62 @@ class PrimeHubSpawner(KubeSpawner):
                     return
                 raise
             await asyncio.sleep(1)
+
+    # ---- the one quota ledger, for jobs too (see primehub_jobs_contract.hub_admission) ---
+
+    async def admit_job(self, request: AdmissionRequest) -> None:
+        """Reserve the quota of ``request``'s job (this spawner's user) in the hub's ledger,
+        where every notebook spawn is reserved too; raises :class:`JobAdmissionRefused`.
+
+        Membership is this hub's current one (a user removed from the group is refused), the
+        instance type's resources come from the catalog, and the reservation lasts until the
+        job's pod is in the cache (its ``primehub.io/job`` label) or ``job_reservation_seconds``
+        pass."""
+        if request.namespace != self.namespace:
+            raise JobAdmissionRefused(
+                400,
+                f"Jobs run in namespace {request.namespace!r} but this hub's servers in "
+                f"{self.namespace!r}: one quota ledger needs one namespace.",
+            )
+        view = await self.user_view()
+        group_view = next((g for g in view.groups if g.name == request.group), None)
+        if group_view is None:
+            raise JobAdmissionRefused(
+                403,
+                f"{self.user.name} is no longer a member of group {request.group}.",
+                MEMBERSHIP,
+            )
+        it = group_view.instance_type(request.instance_type)
+        if it is None:
+            raise JobAdmissionRefused(
+                403,
+                f"Instance type {request.instance_type} is no longer available "
+                f"in group {request.group}.",
+                MEMBERSHIP,
+            )
+        pods = await self.admission_pods()
+        group = group_view.group
+        try:
+            self.ledger.admit(
+                request.key,
+                user=self.user.name,
+                group=group.name,
+                user_label=label_value(self.user.name),
+                group_label=label_value(group.name),
+                request=Resources(it.cpu, it.memory, it.gpu),
+                quota=group.quota,
+                project_quota=group.project_quota,
+                pods=pods,
+                now=time.monotonic(),
+                ttl=self.job_reservation_seconds,
+                release_label=(JOB_LABEL, request.job),
+            )
+        except QuotaExceeded as e:
+            raise JobAdmissionRefused(403, str(e), e.scope) from None
+
+    def release_job(self, request_key: str) -> None:
+        """Forget a job's reservation (its Kubernetes Job could not be created)."""
+        self.ledger.release(request_key)
 
     # ---- hub API -----------------------------------------------------------------------
 

@@ -15,13 +15,16 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from primehub_jobs_contract.errors import JobsError, Unavailable
+from primehub_jobs_contract.hub_admission import GROUP, MEMBERSHIP, USER_GONE
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import iso
 
 from ..catalog import UserView
 from ..launch import LaunchRequest, LaunchSettings, PodPlan, label_value, plan_launch
+from ..podcache import StaleCache
 from ..quantities import Resources
 from ..user_options import Choice
+from .hub_ledger import Refusal
 from .kube import KubeError
 from .manifest import JOB_COMPONENT, JobPaths, executor_spec, job_manifest, job_object_name
 from .model import HubJob
@@ -173,17 +176,48 @@ class AdmissionRound:
                     project_quota=group.project_quota,
                 )
             )
-        decision = admit(queued, s.kube.pods, in_flight)
+        try:
+            pods = await s.kube.fresh_pods()  # never admit on a cache that may be stale
+        except StaleCache as e:
+            for job in pending:
+                if job.state == State.PENDING and job.reason != str(e):
+                    job.reason = str(e)
+                    await s.db(s.store.save_job, job)
+            return
+        decision = admit(queued, pods, in_flight)
         by_id = {j.id: j for j in pending}
         for job_id, reason in decision.waiting.items():
             job = by_id[job_id]
             if job.reason != reason:
                 job.reason = reason
                 await s.db(s.store.save_job, job)
+        held: set[str] = set()  # groups whose quota the hub's ledger found full
         for job_id in decision.start:
             job = by_id[job_id]
+            if job.group in held:
+                continue  # it keeps its place (and its reason) for the next round
+            if s.ledger is not None:  # the hub's ledger decides: spawns in flight count too
+                refusal = await s.ledger.admit(job)
+                if refusal is not None:
+                    if await self.refused(job, refusal):
+                        break  # the hub cannot decide now: nothing starts this round
+                    if refusal.scope == GROUP:
+                        held.add(job.group)
+                    continue
             choice, view = choices[job_id]
             await self.launch(job, choice, view)
+
+    async def refused(self, job: HubJob, refusal: Refusal) -> bool:
+        """Apply the hub ledger's refusal to ``job``; True when no job can start now."""
+        s = self.shared
+        if refusal.scope in (MEMBERSHIP, USER_GONE):
+            s.finish(job, State.FAILED, f"Cannot start any more: {refusal.message}")
+        elif job.reason != refusal.message:
+            job.reason = refusal.message
+        else:
+            return refusal.status >= 500
+        await s.db(s.store.save_job, job)
+        return refusal.status >= 500
 
     def plan(self, job: HubJob, choice: Choice, view: UserView) -> PodPlan:
         """The job's pod plan: what a notebook of the same choice gets, without home volume
@@ -249,6 +283,8 @@ class AdmissionRound:
             await s.kube.create_job(manifest)
         except KubeError as e:
             s.finish(job, State.FAILED, str(e))
+            if s.ledger is not None:
+                await s.ledger.release(job)
         else:
             job.reason = CREATED  # from now on, a missing Job was deleted outside PrimeHub
             s.log.info("Job %s: Kubernetes Job %s created", job.id, manifest["metadata"]["name"])

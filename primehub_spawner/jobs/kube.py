@@ -15,7 +15,7 @@ import aiohttp
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner.clients import load_config, shared_client
 
-from ..podcache import GroupPodReflector
+from ..podcache import GroupPodReflector, fresh_pods
 from .manifest import JOB_COMPONENT, JOB_LABEL
 
 
@@ -71,6 +71,21 @@ class Kube:
         """Stop watching pods."""
         if self.reflector is not None:
             await self.reflector.stop()
+
+    async def fresh_pods(self) -> dict[str, dict]:
+        """The pod cache for a quota decision; a watch that gave up is restarted, and
+        :class:`~..podcache.StaleCache` is raised while the cache cannot be trusted."""
+
+        async def restart() -> GroupPodReflector:
+            old, self.reflector = self.reflector, None
+            if old is not None:
+                await old.stop()
+            reflector = GroupPodReflector(namespace=self.namespace, log=self.log)
+            await reflector.start()
+            self.reflector = reflector
+            return reflector
+
+        return await fresh_pods(self.reflector, restart)
 
     @property
     def pods(self) -> dict[str, dict]:
@@ -163,13 +178,14 @@ class Kube:
         if timestamps:
             kwargs["timestamps"] = True
         try:
-            return await self._call(
+            text = await self._call(
                 f"Could not read the log of {pod}",
                 self.core.read_namespaced_pod_log(pod, self.namespace, **kwargs),
                 ok=(400, 404),
             )
         except ApiException:
             return ""  # not started yet, or gone
+        return text or ""  # an empty log comes back as None
 
     async def ensure_pvcs(self, pvcs: tuple[dict, ...]) -> None:
         """Create the claims the pod needs that do not exist yet (as the spawner does)."""

@@ -29,11 +29,10 @@ from primehub_jobs_contract.executor import (
 )
 from primehub_jobs_contract.layout import JobFiles, volume_job_folder
 
-from ..launch import PodPlan
+from ..launch import JOB_LABEL, PodPlan
 from ..pods import CONTAINER_NAME, ContainerSpec, PodSettings, render_pod
 
 JOB_COMPONENT = "primehub-job"
-JOB_LABEL = "primehub.io/job"
 # The executor writes its final state ({"state", "endedEarly"} as JSON) into the container's
 # termination message, which the service reads from the pod's status when the Job ends.
 TERMINATION_LOG = "/dev/termination-log"

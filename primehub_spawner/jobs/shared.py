@@ -96,6 +96,8 @@ class Shared:
         self.clock = clock
         self.lock = asyncio.Lock()  # one round or action on a job's state at a time
         self.wakeup = asyncio.Event()  # set: run the next scheduling round now
+        # the hub's quota ledger (``hub_ledger.HubLedger``); None: this service's view only
+        self.ledger: Any = None
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a store call off the event loop."""

@@ -7,9 +7,11 @@ environment read from /proc, and ``ProcessTable.start`` to bring it back the sam
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from localk8s import controlplane
@@ -62,3 +64,15 @@ def restart_apiserver(cluster: Cluster, down_seconds: float = 3) -> None:
     time.sleep(down_seconds)  # not an assertion: the outage the hub must ride out
     procs.start("kube-apiserver", argv, env=env)
     wait_for(lambda: controlplane.api_ready(settings), 120, what="the apiserver back")
+
+
+@contextlib.contextmanager
+def paused(cluster: Cluster, name: str) -> Iterator[None]:
+    """SIGSTOP a control-plane component (e.g. ``kube-controller-manager``: Jobs get no pods)
+    for the duration of the block; SIGCONT whatever happens."""
+    _, pid, _, _ = _component(cluster, name)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)

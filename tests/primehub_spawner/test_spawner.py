@@ -15,6 +15,7 @@ from kubernetes_asyncio.client import ApiClient, Configuration
 from kubespawner.clients import load_config
 from tornado import web
 
+from primehub_spawner.podcache import STALE_MESSAGE
 from primehub_spawner.spawner import PrimeHubSpawner
 
 KUBECONFIG = {
@@ -54,6 +55,7 @@ def make_spawner(tmp_path, monkeypatch, catalog_dict):
             return cache
 
         spawner.group_pods = group_pods
+        spawner.admission_pods = group_pods  # a fresh cache (stale ones: test_one_ledger.py)
         return spawner
 
     PrimeHubSpawner.ledger.reservations.clear()
@@ -182,3 +184,23 @@ def test_hub_groups_count_as_membership(make_spawner):
     overview = run(go())
     assert [g["name"] for g in overview["groups"]] == ["Research_Lab"]
     assert overview["groups"][0]["quota"] == {"cpu": None, "memory": None, "gpu": 2}
+
+
+def test_a_spawn_on_a_stale_pod_cache_is_a_503_and_reserves_nothing(make_spawner):
+    async def spawn_on_a_stale_cache():
+        spawner = make_spawner()
+        del spawner.admission_pods  # the real one, over a cache whose last list failed
+        key = spawner._get_reflector_key("primehub-pods")
+        PrimeHubSpawner.reflectors[key] = SimpleNamespace(watching=True, fresh=False, pods={})
+        await spawner.apply_primehub_options({"group": "phusers"})
+
+    saved = dict(PrimeHubSpawner.reflectors)
+    try:
+        with pytest.raises(web.HTTPError) as refused:
+            run(spawn_on_a_stale_cache())
+    finally:
+        PrimeHubSpawner.reflectors.clear()
+        PrimeHubSpawner.reflectors.update(saved)
+    assert refused.value.status_code == 503
+    assert refused.value.jupyterhub_message == STALE_MESSAGE
+    assert PrimeHubSpawner.ledger.reservations == {}
