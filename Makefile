@@ -72,9 +72,7 @@ k8s-down:
 
 demo: k8s
 	$(call say,Starting the demo: local cluster + JupyterHub on http://127.0.0.1:8000 (Ctrl-C stops everything))
-	$(PY) -m localk8s up
-	trap '$(PY) -m localk8s down' EXIT; \
-	  PATH="$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyterhub -f jupyterhub_config.py
+	$(PY) demo/run.py
 
 lint: setup
 	$(call say,ruff check and ruff format --check)

@@ -113,7 +113,7 @@ c.Authenticator.allowed_users = {"alice", "bob", "carol", "dave"}
 c.Authenticator.admin_users = {"admin"}
 # carol is in "research" through a JupyterHub group (catalog `members` are the other way).
 c.JupyterHub.load_groups = {"research": {"users": ["carol"]}}
-if not env("PRIMEHUB_CATALOG"):
+if not env("PRIMEHUB_CATALOG") and not env("PRIMEHUB_DEMO_RUNNER"):  # demo/run.py says more
     print(
         "PrimeHub demo: log in at http://127.0.0.1:{port}/ as alice, bob, carol, dave or admin "
         "(password: {pw}); see demo/catalog.yaml".format(
@@ -122,6 +122,22 @@ if not env("PRIMEHUB_CATALOG"):
         ),
         file=sys.stderr,
     )
+
+# ---- shutdown: services stop within seconds -------------------------------------------------
+# On Ctrl-C the hub stops its managed services one by one: SIGINT, then SIGTERM after
+# `interrupt_timeout` (JupyterHub: 30 s, and no setting reaches a service's spawner). Both
+# services stop at once on SIGINT; should one hang, the hub moves on after a few seconds.
+from jupyterhub.services import service as _hub_services  # noqa: E402
+from traitlets import Integer  # noqa: E402
+
+
+class _PromptServiceSpawner(_hub_services._ServiceSpawner):
+    interrupt_timeout = Integer(3, help="Seconds a service has to stop after SIGINT.")
+    term_timeout = Integer(2, help="Seconds a service has to stop after SIGTERM.")
+    kill_timeout = Integer(2, help="Seconds to wait after SIGKILL.")
+
+
+_hub_services._ServiceSpawner = _PromptServiceSpawner
 
 # ---- idle culling --------------------------------------------------------------------------
 # Stops servers idle for PRIMEHUB_IDLE_TIMEOUT seconds, with only the scopes it needs.

@@ -1,8 +1,13 @@
 """The ``primehub-jobs`` JupyterHub service: ``python -m primehub_spawner.jobs [--Option=value]``.
 
 Started by the hub as a managed service (``c.JupyterHub.services``); JupyterHub passes its URL,
-prefix and API token in ``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX`` and
-``JUPYTERHUB_API_TOKEN``. Options come from the command line or ``--config=<file>``.
+prefix, API URL and API token in ``JUPYTERHUB_SERVICE_URL``, ``JUPYTERHUB_SERVICE_PREFIX``,
+``JUPYTERHUB_API_URL`` and ``JUPYTERHUB_API_TOKEN``. Options come from the command line or
+``--config=<file>``.
+
+The service refuses to start without a hub API URL, its own token and the scope callers' tokens
+must carry (``access:services!service=primehub-jobs``): nothing is "allowed to anyone" by a
+missing setting (``missing_settings``).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +35,31 @@ from .kube import Kube
 from .pod_settings import PodSettingsOptions
 from .service import JobsService, Settings
 from .store import JobStore
+
+#: Seconds the service waits for its scheduling round and pod watch to stop on SIGTERM/SIGINT.
+STOP_TIMEOUT = 2.0
+
+#: The scope a caller's token needs (users' and servers' roles grant it; see jupyterhub_config.py).
+ACCESS_SCOPE = "access:services!service=primehub-jobs"
+
+
+def missing_settings(api_url: str, api_token: str, access_scopes: list[str]) -> list[str]:
+    """PURE: what the service lacks to check callers' tokens, each as what to set (empty: ok)."""
+    missing = []
+    if not api_url:
+        missing.append("the hub API URL ($JUPYTERHUB_API_URL or --JobsApp.hub_api_url)")
+    if not api_token:
+        missing.append(
+            "the service's own hub API token ($JUPYTERHUB_API_TOKEN or --JobsApp.api_token)"
+        )
+    if ACCESS_SCOPE not in access_scopes:
+        missing.append(f"the access scope {ACCESS_SCOPE!r} in --JobsApp.access_scopes")
+    wrong = [s for s in access_scopes if not s.startswith("access:services")]
+    if wrong:
+        missing.append(
+            f"access scopes that grant access to this service only, not {', '.join(wrong)}"
+        )
+    return missing
 
 
 class JobsApp(PodSettingsOptions, Application):
@@ -130,6 +161,35 @@ class JobsApp(PodSettingsOptions, Application):
         config=True,
         help="Seconds between scheduling rounds (reconcile, queue, schedules, cleanup).",
     )
+    hub_api_url = Unicode(
+        config=True,
+        help="""The hub's REST API, where callers' tokens are checked (required). Default:
+        $JUPYTERHUB_API_URL (the hub sets it for a managed service).""",
+    )
+
+    @default("hub_api_url")
+    def _hub_api_url_default(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "")
+
+    api_token = Unicode(
+        config=True,
+        help="""The service's own hub API token (required; its role needs read:users:name and
+        read:users:groups). Default: $JUPYTERHUB_API_TOKEN (the hub sets it for a managed
+        service; an external one gets it from a Secret).""",
+    )
+
+    @default("api_token")
+    def _api_token_default(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    access_scopes = List(
+        Unicode(),
+        [ACCESS_SCOPE],
+        config=True,
+        help=f"""Scopes a caller's token must hold one of (required, never taken from the
+        environment): {ACCESS_SCOPE!r}, which the hub's "user" and "server" roles grant.
+        Tokens without it get 403.""",
+    )
     port = Int(0, config=True, help="Port to listen on (default: from JUPYTERHUB_SERVICE_URL).")
     ip = Unicode("", config=True, help="Address to listen on (default: from the service URL).")
 
@@ -176,16 +236,23 @@ class JobsApp(PodSettingsOptions, Application):
             self.settings(),
             log=self.log,
         )
-        hub_auth = HubAuth(api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""))
         # users' current groups, one cache for the handlers and the admission round
         service.shared.users = HubUsers(
-            hub_auth.api_url, hub_auth.api_token, max_age=self.hub_users_max_age
+            self.hub_api_url, self.api_token, max_age=self.hub_users_max_age
         )
         await service.start()
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8090")
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/primehub-jobs/"
+        hub_auth = HubAuth(
+            api_token=self.api_token,
+            api_url=self.hub_api_url,
+            access_scopes=set(self.access_scopes),
+        )
         app = web.Application(
-            handlers(prefix),
+            [
+                *handlers(prefix),
+                (rf"(?:{re.escape(prefix.rstrip('/'))})?/?", AboutHandler, {"prefix": prefix}),
+            ],
             hub_auth=hub_auth,
             primehub_jobs=service,
             log_function=_log_request,
@@ -197,19 +264,51 @@ class JobsApp(PodSettingsOptions, Application):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        self.log.info("primehub-jobs: stopping (running Jobs keep running)")
         server.stop()
-        await service.stop()
+        try:
+            # The hub waits for its services on shutdown: never long. What a round or the pod
+            # watch leaves undone is reconciled by the next start.
+            await asyncio.wait_for(service.stop(), STOP_TIMEOUT)
+        except asyncio.TimeoutError:
+            self.log.warning("primehub-jobs: stopped without waiting for the current round")
         store.close()
 
     def start(self) -> None:
         """Serve (blocking)."""
         if not self.catalog_path:
             self.exit("primehub-jobs: set --catalog (or $PRIMEHUB_CATALOG)")
+        missing = missing_settings(self.hub_api_url, self.api_token, self.access_scopes)
+        if missing:
+            self.exit(
+                "primehub-jobs: refusing to start, it could not check callers' tokens; set "
+                + "; ".join(missing)
+                + "."
+            )
         state = Path(self.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o700)
         (state / "logs").mkdir(exist_ok=True)
         store = JobStore(state / "jobs.sqlite")
         asyncio.run(self.serve(store, state))
+
+
+class AboutHandler(web.RequestHandler):
+    """``GET <prefix>``: what this service is (the hub's health check; no auth, no secrets)."""
+
+    def initialize(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(
+            {
+                "service": "primehub-jobs",
+                "description": JobsApp.description,
+                "api": self.prefix.rstrip("/") + "/api/jobs",
+                "auth": f"Authorization: token <a JupyterHub token with {ACCESS_SCOPE}>",
+            }
+        )
 
 
 def _log_request(handler: web.RequestHandler) -> None:
@@ -223,7 +322,10 @@ def _log_request(handler: web.RequestHandler) -> None:
         handler.request.path,
         1000 * handler.request.request_time(),
     )
-    if log is not None:
+    if isinstance(handler, AboutHandler) and status == 200:
+        # the hub's health check, every few seconds: not news
+        (log or JobsApp.instance().log).debug(message, *args)
+    elif log is not None:
         log.info(message, *args)
     else:
         JobsApp.instance().log.info(message, *args)
