@@ -164,3 +164,14 @@ def user_processes(user: str) -> list[int]:
         if needle in env and process_start_time(int(proc.name)) is not None:
             found.append(int(proc.name))
     return found
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fuzzers' count of requests really sent (see ``fuzzcount.py``)."""
+    from .fuzzcount import COUNTS, total
+
+    if COUNTS:
+        terminalreporter.section("fuzz requests sent")
+        for api, count in sorted(COUNTS.items()):
+            terminalreporter.write_line(f"{count:>7,}  {api}")
+        terminalreporter.write_line(f"{total():>7,}  in all")

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from primehub_spawner.catalog import Catalog
 from primehub_spawner.user_options import OptionsError, resolve_options
 
+from .fuzzcount import HUB_SPAWN, sent
 from .test_fuzz_user_options import json_values, options
 
 pytestmark = pytest.mark.cluster
@@ -43,6 +44,7 @@ def test_invalid_options_are_refused_by_the_hub_and_create_nothing(
         return  # valid: spawning real servers is what the e2e tests do
     fault_hub.create_user(USER)
     # json.dumps, not requests' json=: NaN and Infinity go out as Python writes them
+    sent(HUB_SPAWN)
     resp = fault_hub.api(
         "POST",
         f"/users/{USER}/server",

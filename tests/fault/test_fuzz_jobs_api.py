@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from bench.jupyter_server import JupyterServer, start_server
 
 from .conftest import executor_pids, write_notebook
+from .fuzzcount import SINGLE_USER, sent
 
 FUZZ = settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 VALID_PATHS = {"ok.ipynb", "sub/other.ipynb", "./ok.ipynb", "sub/../ok.ipynb"}
@@ -79,6 +80,12 @@ def server(tmp_path_factory) -> JupyterServer:
         os.kill(pid, 9)
 
 
+def request(server: JupyterServer, method: str, path: str, **kwargs: Any) -> Any:
+    """One request to the server's jobs API, counted (``fuzzcount``)."""
+    sent(SINGLE_USER)
+    return server.request(method, path, **kwargs)
+
+
 def check_response(resp: Any) -> None:
     assert resp.status_code < 500, f"{resp.status_code}: {resp.text}"
     if resp.status_code >= 400:
@@ -89,8 +96,8 @@ def check_response(resp: Any) -> None:
 @given(bodies)
 def test_generated_submissions_never_fail_the_server(server, body):
     # json.dumps (not requests' json=): NaN and Infinity are sent as Python writes them
-    resp = server.request(
-        "POST", "jobs", data=json.dumps(body), headers={"Content-Type": "application/json"}
+    resp = request(
+        server, "POST", "jobs", data=json.dumps(body), headers={"Content-Type": "application/json"}
     )
     check_response(resp)
     if resp.status_code == 201:
@@ -101,7 +108,7 @@ def test_generated_submissions_never_fail_the_server(server, body):
         assert job["status"] in ("pending", "running", "succeeded", "failed")
 
 
-@FUZZ
+@settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.sampled_from(["", "pending", "running", "nope", "SUCCEEDED"]) | st.text(max_size=10),
     st.sampled_from(["", "0", "10", "-1", "1e9", "x", "99999999999999999999"]) | st.text(),
@@ -109,28 +116,28 @@ def test_generated_submissions_never_fail_the_server(server, body):
 )
 def test_generated_listing_queries_never_fail_the_server(server, status, limit, offset):
     params = {k: v for k, v in (("status", status), ("limit", limit), ("offset", offset)) if v}
-    resp = server.request("GET", "jobs", params=params)
+    resp = request(server, "GET", "jobs", params=params)
     check_response(resp)
     if resp.status_code == 200:
         data = resp.json()
         assert isinstance(data["jobs"], list) and data["total"] >= len(data["jobs"])
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=2500, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.sampled_from(["GET", "POST", "DELETE"]),
     st.sampled_from(["", "/log", "/cancel", "/artifacts"]),
     st.text(alphabet="abcdef0123456789-_.%~", max_size=40),
 )
 def test_generated_job_ids_never_fail_the_server(server, method, suffix, job_id):
-    resp = server.request(method, f"jobs/{job_id}{suffix}")
+    resp = request(server, method, f"jobs/{job_id}{suffix}")
     assert resp.status_code < 500, f"{method} jobs/{job_id}{suffix}: {resp.status_code}"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.binary(max_size=200))
 def test_raw_bodies_never_fail_the_server(server, raw):
-    resp = server.request("POST", "jobs", data=raw, headers={"Content-Type": "application/json"})
+    resp = request(server, "POST", "jobs", data=raw, headers={"Content-Type": "application/json"})
     check_response(resp)
     if resp.status_code == 201:
         server.accepted.append(resp.json()["id"])
