@@ -146,12 +146,13 @@ class KubernetesJobBackend(JobBackend):
         if self.store.remote_group(job.id) is None:
             self._finalize(job, State.CANCELLED, "Cancelled by user")
             return job
+        hub_id = self.store.hub_id(job.id)
         try:
-            remote = await self.hub.cancel(job.id)
+            remote = await self.hub.cancel(hub_id)
         except Unavailable as e:
             raise Conflict(f"Could not reach the hub jobs service to cancel: {e}") from None
         except Conflict:  # it has ended on the hub already: show how
-            remote = await self.hub.job(job.id)
+            remote = await self.hub.job(hub_id)
         except JobsError as e:
             raise Conflict(f"The hub refused to cancel job {job.id}: {e.message}") from None
         await self._mirror(job, remote)
@@ -212,7 +213,7 @@ class KubernetesJobBackend(JobBackend):
             await self._dispatch(job)
             return
         try:
-            remote = await self.hub.job(job.id)
+            remote = await self.hub.job(self.store.hub_id(job.id))
         except Unavailable as e:
             self.log.warning("PrimeHub job %s: hub unavailable: %s", job.id, e)
             return
@@ -303,9 +304,16 @@ class KubernetesJobBackend(JobBackend):
             group = self.store.remote_group(job.id)
             if job.backend != self.name or not group:
                 continue
-            folder = Path(self.project_root) / group / volume_job_folder(job.id)
-            if await asyncio.to_thread(_remove_folder, folder):
-                self.log.info("PrimeHub job %s: group volume folder expired and removed", job.id)
+            # the snapshot's folder (this server's id) and the job's (the hub's id)
+            volume = Path(self.project_root) / group
+            for folder_id in {job.id, self.store.hub_id(job.id)}:
+                folder = volume / volume_job_folder(folder_id)
+                if await asyncio.to_thread(_remove_folder, folder):
+                    self.log.info(
+                        "PrimeHub job %s: group volume folder %s expired and removed",
+                        job.id,
+                        folder_id,
+                    )
 
     async def _dispatch(self, job: Job) -> None:
         files = JobFiles(self.job_dir(job.id))
@@ -322,8 +330,7 @@ class KubernetesJobBackend(JobBackend):
             message = getattr(e, "message", None) or str(e)
             self._finalize(job, State.FAILED, f"Could not hand the job to the hub: {message}")
             return
-        body = {
-            "id": job.id,
+        body = {  # no id: the hub chooses it (this server keeps its own and the mapping)
             "group": group,
             "path": path,
             "output": output,
@@ -347,8 +354,10 @@ class KubernetesJobBackend(JobBackend):
             self._finalize(job, State.FAILED, e.message)
             return
         self.store.set_remote(job.id, group, remote["id"])
-        self.store.remember_hub_jobs({job.id})
-        self.log.info("PrimeHub job %s handed to the hub (group %s)", job.id, group)
+        self.store.remember_hub_jobs({remote["id"]})  # not imported again from the hub's list
+        self.log.info(
+            "PrimeHub job %s handed to the hub as job %s (group %s)", job.id, remote["id"], group
+        )
         await self._mirror(job, remote)
 
     def locate_file(self, real: str, group: str) -> tuple[str, str]:
@@ -363,8 +372,10 @@ class KubernetesJobBackend(JobBackend):
         """Copy the hub's view (state, reason, times), the new log and the progress in."""
         files = JobFiles(self.job_dir(job.id))
         group = self.store.remote_group(job.id) or ""
-        volume_files = Path(self.project_root) / group / volume_job_folder(job.id)
-        await self._pull_log(job.id, files.log)
+        hub_id = self.store.hub_id(job.id)
+        # the job pod writes its status and artifacts in the folder of the hub's id
+        volume_files = Path(self.project_root) / group / volume_job_folder(hub_id)
+        await self._pull_log(hub_id, files.log)
         status = await asyncio.to_thread(read_status, JobFiles(volume_files).status) or {}
         progress = status.get("progress") or {}
         job.progress_done = int(progress.get("done", job.progress_done))

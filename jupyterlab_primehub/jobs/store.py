@@ -260,6 +260,12 @@ class JobStore:
         row = self._db.execute("SELECT grp FROM remote_jobs WHERE id = ?", (job_id,)).fetchone()
         return row[0] if row else None
 
+    def hub_id(self, job_id: str) -> str:
+        """The hub's id of a job on the hub: the one the hub gave it when this server
+        dispatched it, else ``job_id`` (a job imported from the hub keeps the hub's id)."""
+        row = self._db.execute("SELECT hub_id FROM remote_jobs WHERE id = ?", (job_id,)).fetchone()
+        return row[0] if row and row[0] else job_id
+
     def remember_hub_jobs(self, job_ids: set[str]) -> None:
         """Hub job ids this server has dispatched or imported."""
         self._db.executemany(

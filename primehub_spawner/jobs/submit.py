@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from primehub_jobs_contract.errors import Conflict, Forbidden, InvalidRequest, TooMany
+from primehub_jobs_contract.errors import Forbidden, InvalidRequest, TooMany, Unavailable
 from primehub_jobs_contract.validation import new_job_id
 
 from ..catalog import UserView
@@ -74,7 +74,13 @@ class Submissions:
             if req.snapshot
             else None
         )
-        job_id = req.id or new_job_id()
+        if req.id is not None:
+            # a client's id could be claimed first by another member of the group (who sees
+            # it as a folder name in the group volume): ids are the service's
+            raise InvalidRequest(
+                "'id' is chosen by the service: leave it out (the answer's 'id' is the job's)."
+            )
+        job_id = new_job_id()
         created = s.clock()
         output = (
             volume_path(req.output, "output", group, root, jobs_folder=False)
@@ -102,12 +108,14 @@ class Submissions:
             created_at=created,
             hub_groups=list(caller.hub_groups),
         )
-        try:
-            await s.db(s.store.add_job, job)  # atomic: an existing id is never replaced
-        except sqlite3.IntegrityError:
-            raise Conflict(
-                f"A job with id {job.id!r} exists already; leave 'id' out or choose another."
-            ) from None
+        for _ in range(3):  # atomic: an existing id is never replaced (a new one is drawn)
+            try:
+                await s.db(s.store.add_job, job)
+                break
+            except sqlite3.IntegrityError:
+                job.id = new_job_id()
+        else:
+            raise Unavailable("Could not find a free job id; please submit again.")
         s.log.info(
             "Job %s submitted by %s in %s: %s (%s, %s)",
             job.id,

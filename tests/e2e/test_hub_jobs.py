@@ -459,8 +459,14 @@ def test_submit_from_jupyterlab_runs_on_kubernetes(hub, alice):
     assert done["status"] == "succeeded", done
     log = hub.session.get(f"{server}/jobs/{job['id']}/log", headers=headers, timeout=30).text
     assert "lab alpha 5 gpu-1" in log
-    # the same job on the hub service, run as a Kubernetes Job with the GPU instance type
-    remote = Jobs(hub, alice).job(job["id"])
+    # the same job on the hub service (under the id the hub chose), run as a Kubernetes Job
+    # with the GPU instance type
+    [remote] = [
+        j
+        for j in Jobs(hub, alice).call("GET", "/jobs").json()["jobs"]
+        if j["path"] == "e2e-jobs/lab.ipynb" and j["parameters"] == {"alpha": 5}
+    ]
+    assert remote["id"] != job["id"]  # the hub chose its own id; the server maps its id to it
     assert (remote["status"], remote["instanceType"]) == ("succeeded", "gpu-1")
     out = get_contents(hub, alice, done["outputPath"])
     assert out.status_code == 200 and "lab alpha 5" in json.dumps(out.json()["content"])

@@ -26,6 +26,8 @@ from primehub_jobs_contract.errors import (
     NotFound,
     Unavailable,
 )
+from primehub_jobs_contract.executor import ExecutorSpec
+from primehub_jobs_contract.layout import JobFiles
 from primehub_jobs_contract.status import write_status
 
 CONTEXT = ServerContext("team", "team", "cpu-1", "base", "alice", True)
@@ -251,3 +253,61 @@ def test_a_job_the_hub_ran_without_this_server_is_imported_and_mirrored(backend,
     files = backend.job_dir(job.id)
     assert (files / "job.log").read_bytes() == b"tick\n"
     assert (files / "artifacts" / "model.txt").read_text() == "weights"
+
+
+def test_a_dispatched_job_gets_the_hubs_id_and_is_followed_under_it(backend, tmp_path):
+    """The hub chooses job ids (a client's id could be claimed first by another member of the
+    group): the server keeps its own id and maps it to the hub's for every later call."""
+    local, hub_id = "1111111111aa", "2222222222bb"
+    job = _job(local)
+    backend.store.add(job)
+    files = JobFiles(backend.job_dir(local))
+    files.root.mkdir(parents=True)
+    files.snapshot.write_text('{"cells": []}')
+    volume = tmp_path / "project" / "team"
+    ExecutorSpec(input=str(files.snapshot), output=str(volume / "sub" / "out.ipynb")).write(
+        files.spec
+    )
+    asked: list = []
+
+    async def submit(body):
+        asked.append(("submit", body))
+        return {"id": hub_id, "status": "pending", "group": "team"}
+
+    async def job_of(job_id):
+        asked.append(("job", job_id))
+        return {"id": job_id, "status": "succeeded", "finishedAt": "2026-01-02T00:01:00.000Z"}
+
+    async def log(job_id, offset):
+        asked.append(("log", job_id))
+        return b"ran\n" if offset == 0 else b""
+
+    async def listing(limit=50):
+        return [{"id": hub_id, "group": "team", "path": "sub/nb.ipynb", "outputPath": "o.ipynb"}]
+
+    backend.hub.submit, backend.hub.job, backend.hub.log = submit, job_of, log
+    backend.hub.jobs = listing
+    asyncio.run(backend._sync(backend.store.get(local)))
+    [(_, body)] = [a for a in asked if a[0] == "submit"]
+    assert "id" not in body  # the hub refuses a client's id
+    assert body["snapshot"] == f".primehub-jobs/{local}/input.ipynb"
+    assert backend.store.hub_id(local) == hub_id
+    assert hub_id in backend.store.seen_hub_jobs()
+
+    # the job pod writes status and artifacts in the folder of the hub's id
+    folder = volume / ".primehub-jobs" / hub_id
+    (folder / "artifacts").mkdir(parents=True)
+    (folder / "artifacts" / "a.txt").write_text("x")
+    write_status(
+        folder / "status.json", {"state": "succeeded", "progress": {"done": 3, "total": 3}}
+    )
+    asked.clear()
+    asyncio.run(backend._sync(backend.store.get(local)))
+    assert {a for a in asked if a[0] != "submit"} == {("job", hub_id), ("log", hub_id)}
+    done = backend.store.get(local)
+    assert done.status == State.SUCCEEDED and (done.progress_done, done.progress_total) == (3, 3)
+    assert (files.artifacts / "a.txt").read_text() == "x"
+    assert (files.log).read_bytes() == b"ran\n"
+    # the hub's list shows it under the hub's id: not imported a second time
+    asyncio.run(backend._import_new())
+    assert backend.store.get(hub_id) is None
