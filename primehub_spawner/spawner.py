@@ -323,6 +323,26 @@ class PrimeHubSpawner(KubeSpawner):
 
     # ---- quota ---------------------------------------------------------------------
 
+    async def _start_reflector(self, kind: str, reflector_class: Any, replace: bool = False, **kw):
+        """KubeSpawner's shared watch caches, restarted when their watch gave up: after a
+        minute of API-server errors a reflector stops for good, and KubeSpawner would reuse the
+        frozen cache (and wait for pods it never sees) until a spawn times out."""
+        key = self._get_reflector_key(kind)
+        current = self.__class__.reflectors.get(key)
+        if replace or current is None or not current.first_load_future.done():
+            return await super()._start_reflector(kind, reflector_class, replace=replace, **kw)
+        if current.watch_task is not None and not current.watch_task.done():
+            return current
+        self.log.warning("The %s watch had stopped; starting it again", kind)
+        try:
+            return await super()._start_reflector(kind, reflector_class, replace=True, **kw)
+        except Exception as e:
+            # still unreachable: KubeSpawner's callers (poll, start) go on with the old cache,
+            # as before; quota decisions refuse on it (admission_pods)
+            self.log.warning("Could not start the %s watch again: %s", kind, e)
+            self.__class__.reflectors[key] = current
+            return current
+
     async def group_pods(self) -> dict[str, dict]:
         """The shared watch cache of group-labelled pods (started on first use)."""
         reflector = await self._start_reflector(
