@@ -55,6 +55,9 @@ class RecordingKube:
     def job_pods(self, name: str) -> list:
         return self.pods.get(name, [])
 
+    async def fresh_pods(self) -> dict:  # the watch cache for a quota decision: always fresh
+        return {}
+
     async def ensure_pvcs(self, pvcs) -> None: ...
 
     async def create_job(self, manifest: dict) -> None:

@@ -32,6 +32,9 @@ class Kube:
     def job_pods(self, name: str) -> list:
         return []
 
+    async def fresh_pods(self) -> dict:  # the watch cache for a quota decision: always fresh
+        return {}
+
     async def ensure_pvcs(self, pvcs) -> None: ...
 
     async def create_job(self, manifest: dict) -> None:
