@@ -87,6 +87,26 @@ def _play(k8s_cluster, k8s_namespace: str, tmp_path: Path) -> None:
         k8s_namespace,
     )
 
+    # a job whose pod has written nothing yet (the client answers None for an empty log: once
+    # a 500 of cancel and log, found by test_fuzz_hub_jobs_api.py)
+    silent_id = new_job_id()
+    silent = job_object_name(silent_id)
+    k8s_cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{silent}-log",
+                "labels": {"job-name": silent, "primehub.io/group": "research"},
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "notebook", "image": "none", "command": ["sleep", "600"]}],
+            },
+        },
+        k8s_namespace,
+    )
+
     async def play() -> None:
         kube = RecordingKube(k8s_namespace, logging.getLogger("test"))
         kube.calls = []
@@ -97,6 +117,7 @@ def _play(k8s_cluster, k8s_namespace: str, tmp_path: Path) -> None:
             tmp_path / "logs",
             Settings(namespace=k8s_namespace, log_retention=timedelta(days=1)),
         )
+        (tmp_path / "logs").mkdir()
         await kube.start()
         try:
             service.store.add_job(
@@ -132,6 +153,20 @@ def _play(k8s_cluster, k8s_namespace: str, tmp_path: Path) -> None:
             if stamped:
                 assert all(c["since"] for c in kube.calls[1:]), kube.calls
                 assert "first" not in kube.calls[-1]["text"], kube.calls[-1]
+
+            service.store.add_job(
+                HubJob(
+                    id=silent_id, user="alice", group="research", name="quiet", path="a.ipynb",
+                    output="b-out.ipynb", instance_type="cpu-2", image="base", deadline=3600,
+                    state=State.RUNNING, started_at=utcnow(),
+                )
+            )  # fmt: skip
+            k8s_cluster.wait_pod(
+                k8s_namespace, f"{silent}-log", lambda p: p["status"].get("phase") == "Running"
+            )
+            assert await service.read_log(ALICE, silent_id, 0) == (b"", 0)
+            cancelled = await service.cancel(ALICE, silent_id)  # keeps the (empty) log first
+            assert cancelled.state == State.CANCELLED and cancelled.log_saved
         finally:
             await kube.stop()
 
