@@ -127,6 +127,9 @@ if not env("PRIMEHUB_CATALOG") and not env("PRIMEHUB_DEMO_RUNNER"):  # demo/run.
 # On Ctrl-C the hub stops its managed services one by one: SIGINT, then SIGTERM after
 # `interrupt_timeout` (JupyterHub: 30 s, and no setting reaches a service's spawner). Both
 # services stop at once on SIGINT; should one hang, the hub moves on after a few seconds.
+import atexit  # noqa: E402
+import gc  # noqa: E402
+
 from jupyterhub.services import service as _hub_services  # noqa: E402
 from traitlets import Integer  # noqa: E402
 
@@ -138,6 +141,9 @@ class _PromptServiceSpawner(_hub_services._ServiceSpawner):
 
 
 _hub_services._ServiceSpawner = _PromptServiceSpawner
+# After the hub's own cleanup, the interpreter's final garbage collection of the hub's large heap
+# took seconds on a busy machine: freeze it at exit (the process ends; nothing needs freeing).
+atexit.register(gc.freeze)
 
 # ---- idle culling --------------------------------------------------------------------------
 # Stops servers idle for PRIMEHUB_IDLE_TIMEOUT seconds, with only the scopes it needs.

@@ -13,6 +13,7 @@ missing setting (``missing_settings``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -290,6 +291,9 @@ class JobsApp(PodSettingsOptions, Application):
         (state / "logs").mkdir(exist_ok=True)
         store = JobStore(state / "jobs.sqlite")
         asyncio.run(self.serve(store, state))
+        # The process ends now: skip the final garbage collection of its large heap, which takes
+        # seconds on a busy machine while the hub waits for its services to stop.
+        gc.freeze()
 
 
 class AboutHandler(web.RequestHandler):

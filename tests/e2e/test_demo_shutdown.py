@@ -62,10 +62,6 @@ def descendants(pid: int) -> dict[int, str]:
     return found
 
 
-def alive(pid: int) -> bool:
-    return pid in _processes()
-
-
 @dataclass
 class Demo:
     proc: subprocess.Popen
@@ -146,19 +142,27 @@ def stop(demo: Demo) -> None:
 
 
 def assert_all_stop(demo: Demo, what: str) -> float:
-    """Every process of the demo ends within SHUTDOWN_BOUND; the failure names those left."""
+    """Every process of the demo ends within SHUTDOWN_BOUND; the failure names those left.
+    Prints when each one ended (``-s``)."""
     begin = time.monotonic()
     everyone = {demo.proc.pid: " ".join(map(str, demo.proc.args)), **demo.started}
-    while time.monotonic() < begin + SHUTDOWN_BOUND and any(alive(p) for p in everyone):
+    ended: dict[int, float] = {}
+    while time.monotonic() < begin + SHUTDOWN_BOUND and len(ended) < len(everyone):
+        live = _processes()
+        for pid in everyone:
+            if pid not in ended and pid not in live:
+                ended[pid] = time.monotonic() - begin
         time.sleep(0.1)
-    lingering = {pid: cmd for pid, cmd in everyone.items() if alive(pid)}
+    for pid, cmd in everyone.items():
+        print(f"{ended[pid]:5.1f}s  {cmd[:100]}" if pid in ended else f"  -    {cmd[:100]}")
+    lingering = {pid: cmd for pid, cmd in everyone.items() if pid not in ended}
     assert not lingering, (
         f"{len(lingering)} process(es) still running {SHUTDOWN_BOUND:.0f}s after {what}:\n"
         + "\n".join(f"  {pid}: {cmd}" for pid, cmd in lingering.items())
         + "\n--- log (tail) ---\n"
         + "\n".join(demo.log().splitlines()[-40:])
     )
-    return time.monotonic() - begin
+    return max(ended.values())
 
 
 def test_ctrl_c_stops_make_demo_within_seconds_and_says_what_it_stops(
