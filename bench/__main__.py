@@ -1,4 +1,4 @@
-"""``python -m bench [catalog|jobs|frontend|spawn|concurrency ...]``: run, print, save."""
+"""``python -m bench [catalog|jobs|frontend|admission|spawn|groups-api|...]``: run, print, save."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ SECTIONS = {
     "catalog": "bench.catalog_scale",
     "jobs": "bench.notebook_jobs",
     "frontend": "bench.frontend",
+    "admission": "bench.admission_scale",
     "spawn": "bench.spawn",
+    "groups-api": "bench.groups_api_scale",
     "concurrency": "bench.concurrency",
     # last: it restarts a cluster the bench started with the containerd runtime
     "spawn-containerd": "bench.spawn_containerd",
@@ -36,10 +38,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--spawns", type=int, default=10, help="spawns per spawner (spawn)")
     parser.add_argument("--users", type=int, default=30, help="simultaneous users (concurrency)")
     parser.add_argument("--small-jobs", type=int, default=50, help="small jobs (jobs)")
+    parser.add_argument(
+        "--group-users", type=int, default=1000, help="users asking for their groups (groups-api)"
+    )
     return parser.parse_args(argv)
 
 
-DEFAULT_REPEAT = {"catalog": 20, "jobs": 5}
+DEFAULT_REPEAT = {"catalog": 20, "jobs": 5, "admission": 15}
 
 
 def main(argv: list[str] | None = None) -> int:

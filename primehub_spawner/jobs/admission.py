@@ -31,7 +31,7 @@ from .model import HubJob
 from .outcome import final_outcome, job_outcome, pending_reason
 from .queue import InFlight, QueuedJob, admit
 from .requests import SubmitRequest
-from .shared import ACTIVE, NotMember, Shared
+from .shared import NotMember, Shared
 from .submit import choose
 
 # A preparing job's reason before its Kubernetes Job is confirmed created, and after: a job
@@ -40,6 +40,8 @@ from .submit import choose
 CREATING = "Creating the Kubernetes Job"
 CREATED = "Kubernetes Job created; waiting for its pod"
 REQUEUED = "Queued again: the service stopped before it created the Kubernetes Job"
+# the jobs a round reconciles with their Kubernetes Jobs
+STARTED = (State.PREPARING, State.RUNNING)
 
 
 class AdmissionRound:
@@ -55,12 +57,12 @@ class AdmissionRound:
         s = self.shared
         async with s.lock:
             k8s_jobs = await s.kube.list_jobs()
-            # every active job (no window: one user's queue must not hide the others'); the
-            # per-user limit keeps this O(users x limit), finished history is never read here
-            active, _ = await s.db(s.store.jobs, states=ACTIVE, oldest_first=True, limit=-1)
-            for job in active:
-                if job.state != State.PENDING:
-                    await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
+            # every started job (no window: one user's queue must not hide the others'); the
+            # per-user limit keeps this O(users x limit), finished history is never read here;
+            # pending jobs are read once, after the schedules fired
+            started, _ = await s.db(s.store.jobs, states=STARTED, oldest_first=True, limit=-1)
+            for job in started:
+                await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
             await self.fire_schedules()  # after reconciling: "previous run active" is current
             pending, _ = await s.db(
                 s.store.jobs, states=(State.PENDING,), oldest_first=True, limit=-1
@@ -126,6 +128,10 @@ class AdmissionRound:
                         )
                     )
         hub_down: Unavailable | None = None  # once the hub does not answer, the rest wait too
+        # one view per user (and hub groups) and one resolution per choice in a round: a
+        # queue of 1,000 jobs has far fewer distinct users and choices
+        views: dict[tuple[str, tuple[str, ...]], UserView] = {}
+        resolved: dict[tuple, Choice | JobsError] = {}
         for job in pending:
             # membership now, not at submit: a user who left the group (or was deleted) has
             # their queued jobs failed; while the hub cannot tell, the job waits
@@ -143,19 +149,27 @@ class AdmissionRound:
                 s.finish(job, State.FAILED, e.message)
                 await s.db(s.store.save_job, job)
                 continue
-            view = catalog.for_user(job.user, owner.hub_groups)
-            try:
-                choice = choose(
-                    view,
-                    SubmitRequest(
-                        path=job.path,
-                        group=job.group,
-                        instance_type=job.instance_type,
-                        image=job.image,
-                    ),
-                )
-            except JobsError as e:
-                s.finish(job, State.FAILED, f"Cannot start any more: {e.message}")
+            view_key = (job.user, tuple(owner.hub_groups))
+            view = views.get(view_key)
+            if view is None:
+                view = views[view_key] = catalog.for_user(job.user, owner.hub_groups)
+            choice_key = (view_key, job.group, job.instance_type, job.image)
+            if choice_key not in resolved:
+                try:
+                    resolved[choice_key] = choose(
+                        view,
+                        SubmitRequest(
+                            path=job.path,
+                            group=job.group,
+                            instance_type=job.instance_type,
+                            image=job.image,
+                        ),
+                    )
+                except JobsError as e:
+                    resolved[choice_key] = e
+            choice = resolved[choice_key]
+            if isinstance(choice, JobsError):
+                s.finish(job, State.FAILED, f"Cannot start any more: {choice.message}")
                 await s.db(s.store.save_job, job)
                 continue
             choices[job.id] = (choice, view)
@@ -186,11 +200,14 @@ class AdmissionRound:
             return
         decision = admit(queued, pods, in_flight)
         by_id = {j.id: j for j in pending}
+        changed = []
         for job_id, reason in decision.waiting.items():
             job = by_id[job_id]
             if job.reason != reason:
                 job.reason = reason
-                await s.db(s.store.save_job, job)
+                changed.append(job)
+        if changed:  # one transaction: a new queue head changes many reasons at once
+            await s.db(s.store.save_jobs, changed)
         held: set[str] = set()  # groups whose quota the hub's ledger found full
         for job_id in decision.start:
             job = by_id[job_id]
@@ -282,9 +299,7 @@ class AdmissionRound:
             await s.kube.ensure_pvcs(plan.pvcs)
             await s.kube.create_job(manifest)
         except KubeError as e:
-            s.finish(job, State.FAILED, str(e))
-            if s.ledger is not None:
-                await s.ledger.release(job)
+            s.finish(job, State.FAILED, str(e))  # (gives the hub's reservation back)
         else:
             job.reason = CREATED  # from now on, a missing Job was deleted outside PrimeHub
             s.log.info("Job %s: Kubernetes Job %s created", job.id, manifest["metadata"]["name"])
@@ -296,9 +311,11 @@ class AdmissionRound:
         s = self.shared
         now = s.clock()
         ttl = timedelta(seconds=s.settings.finished_ttl)
+        prefix = job_object_name("")
+        # one query for the records of every Job, not one per Job
+        records = await s.db(s.store.jobs_by_id, [n.removeprefix(prefix) for n in k8s_jobs])
         for name in k8s_jobs:
-            job_id = name.removeprefix(job_object_name(""))
-            job = await s.db(s.store.job, job_id)
+            job = records.get(name.removeprefix(prefix))
             expired = job is not None and job.state.is_final and job.finished_at is not None
             # A Job we have no record of (e.g. a lost database) is only removed once it ended.
             orphan_done = job is None and job_outcome(k8s_jobs[name], None, 0) is not None

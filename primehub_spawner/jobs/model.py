@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from primehub_jobs_contract.states import State
@@ -22,8 +23,13 @@ def _dump(record: Any) -> dict[str, Any]:
     return data
 
 
+@cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 def _load(cls: type, data: dict[str, Any]) -> Any:
-    known = {f.name for f in fields(cls)}
+    known = _field_names(cls)  # once per class: the scheduling round loads every queued job
     values = {k: v for k, v in data.items() if k in known}
     for key in _TIMES & values.keys():
         values[key] = from_iso(values[key])

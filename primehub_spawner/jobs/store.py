@@ -23,6 +23,9 @@ from .model import HubJob, Schedule
 # a query must repeat it word for word for SQLite to use the index)
 _LOG_SAVED = "json_extract(data, '$.log_saved') = 1"
 
+# ids per ``IN (...)`` query (old SQLite builds allow 999 parameters)
+_IDS_PER_QUERY = 500
+
 # Each entry migrates from version i to i+1. Append only; never edit a released step.
 MIGRATIONS: list[Migration] = [
     # 1: the schema of the unversioned first release, which created it with IF NOT EXISTS on
@@ -45,6 +48,21 @@ MIGRATIONS: list[Migration] = [
 ]
 
 __all__ = ["MIGRATIONS", "JobStore", "SchemaTooNew"]
+
+
+def _row(job: HubJob) -> tuple:
+    """The ``jobs`` table's row of ``job``."""
+    record = job.to_record()
+    return (
+        job.id,
+        job.user,
+        job.group,
+        job.state.value,
+        record["created_at"],
+        record["finished_at"],
+        job.schedule_id,
+        json.dumps(record),
+    )
 
 
 class JobStore:
@@ -83,22 +101,24 @@ class JobStore:
         """Insert or update ``job``."""
         self._write_job("INSERT OR REPLACE", job)
 
-    def _write_job(self, verb: str, job: HubJob) -> None:
-        record = job.to_record()
+    def save_jobs(self, jobs: list[HubJob]) -> None:
+        """Insert or update ``jobs`` in one transaction (one commit, not one per job)."""
+        rows = [_row(job) for job in jobs]
         with self._lock:
-            self._db.execute(
-                f"{verb} INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job.id,
-                    job.user,
-                    job.group,
-                    job.state.value,
-                    record["created_at"],
-                    record["finished_at"],
-                    job.schedule_id,
-                    json.dumps(record),
-                ),
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _write_job(self, verb: str, job: HubJob) -> None:
+        row = _row(job)
+        with self._lock:
+            self._db.execute(f"{verb} INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     def job(self, job_id: str) -> HubJob | None:
         """The job or None."""
@@ -134,6 +154,19 @@ class JobStore:
             (*args, limit, offset),
         )
         return [HubJob.from_record(json.loads(r[0])) for r in rows], total
+
+    def jobs_by_id(self, job_ids: list[str]) -> dict[str, HubJob]:
+        """The jobs of ``job_ids`` that exist, by id (primary-key lookups, in a few queries)."""
+        found: dict[str, HubJob] = {}
+        for start in range(0, len(job_ids), _IDS_PER_QUERY):
+            chunk = job_ids[start : start + _IDS_PER_QUERY]
+            rows = self._query(
+                f"SELECT data FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+            )
+            for (data,) in rows:
+                job = HubJob.from_record(json.loads(data))
+                found[job.id] = job
+        return found
 
     def finished_before(self, cutoff_iso: str) -> list[HubJob]:
         """Final jobs that finished before ``cutoff_iso``."""

@@ -144,3 +144,38 @@ def test_log_expiry_reads_only_the_records_whose_log_is_still_saved(tmp_path):
         plan = store._db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()
     assert any("jobs_saved_logs" in row[-1] for row in plan), plan
     store.close()
+
+
+def test_save_jobs_writes_all_jobs_in_one_transaction(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    jobs = [_job(f"{i:012x}", reason=f"Waiting {i}") for i in range(3)]
+    store.save_jobs(jobs)
+    jobs[1].reason = "Waiting in group team's queue behind job 000000000000"
+    store.save_jobs(jobs[1:2])
+    assert store.job(jobs[1].id).reason == jobs[1].reason
+    assert [j.reason for j in store.jobs(limit=-1, oldest_first=True)[0]] == [
+        "Waiting 0",
+        "Waiting in group team's queue behind job 000000000000",
+        "Waiting 2",
+    ]
+
+
+def test_save_jobs_that_fails_midway_saves_none_of_them(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    good = _job("0000000000b1", reason="new reason")
+    bad = _job("0000000000b2", parameters={"x": object()})  # not JSON: the batch fails
+    with pytest.raises(TypeError):
+        store.save_jobs([good, bad])
+    assert store.job(good.id) is None
+    store.save_job(good)  # the connection is usable afterwards (no open transaction)
+    assert store.job(good.id).reason == "new reason"
+
+
+def test_jobs_by_id_reads_the_existing_ones_past_the_parameter_limit(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    ids = [f"{i:012x}" for i in range(1200)]  # more ids than one query's parameters
+    store.save_jobs([_job(i) for i in ids[::2]])
+    found = store.jobs_by_id(ids)
+    assert sorted(found) == ids[::2]
+    assert all(found[i].id == i for i in found)
+    assert store.jobs_by_id([]) == {}
