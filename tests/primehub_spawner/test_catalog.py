@@ -4,8 +4,27 @@ import os
 import time
 
 import pytest
+import yaml
 
+from primehub_spawner import catalog as catalog_module
 from primehub_spawner.catalog import Catalog, CatalogError, CatalogSource
+
+HERE = os.path.dirname(__file__)
+# PyYAML's wheels ship libyaml; a PyYAML built without it falls back to the pure loader.
+C_LOADER = getattr(yaml, "CSafeLoader", None)
+LOADERS = [
+    pytest.param(yaml.SafeLoader, id="pure"),
+    pytest.param(
+        C_LOADER, id="libyaml", marks=pytest.mark.skipif(C_LOADER is None, reason="no libyaml")
+    ),
+]
+
+
+@pytest.fixture(params=LOADERS)
+def yaml_loader(request, monkeypatch):
+    """Catalog.from_yaml with each loader in turn."""
+    monkeypatch.setattr(catalog_module, "YAML_LOADER", request.param)
+    return request.param
 
 
 def test_loads_every_section(catalog):
@@ -26,48 +45,47 @@ def test_loads_every_section(catalog):
     assert catalog.groups["Research_Lab"].quota.cpu is None
 
 
-@pytest.mark.parametrize(
-    "path, value, message",
-    [
-        (("instanceTypes", "cpu-1", "memory"), "2GB", "instanceTypes.cpu-1.memory: bad quantity"),
-        (("instanceTypes", "cpu-1", "memory"), 2, "instanceTypes.cpu-1.memory: bad quantity"),
-        (("instanceTypes", "cpu-1", "cpu"), "lots", "instanceTypes.cpu-1.cpu: bad quantity"),
-        (("instanceTypes", "cpu-1", "cpu"), None, "instanceTypes.cpu-1.cpu: is required"),
-        (("instanceTypes", "cpu-1", "cpu"), 0, "instanceTypes.cpu-1.cpu: must be more than 0"),
-        (("instanceTypes", "cpu-1", "cpuRequest"), 3, "instanceTypes.cpu-1.cpuRequest: must not"),
-        (("instanceTypes", "cpu-1", "gpu"), 1.5, "instanceTypes.cpu-1.gpu: bad quantity"),
-        (("instanceTypes", "cpu-1", "nodeSelector"), {"gpu": True}, "cpu-1.nodeSelector: must map"),
-        (
-            ("instanceTypes", "cpu-1", "tolerations"),
-            [{"kee": "x"}],
-            "tolerations[0]: unknown field",
-        ),
-        (
-            ("instanceTypes", "cpu-1", "colour"),
-            "red",
-            "instanceTypes.cpu-1: unknown field 'colour'",
-        ),
-        (("images", "torch", "url"), None, "images.torch.url: is required"),
-        (("images", "torch", "type"), "tpu", "images.torch.type: must be one of cpu, gpu, both"),
-        (("images", "base", "global"), "yes", "images.base.global: must be true or false"),
-        (("datasets", "notebooks", "url"), None, "datasets.notebooks.url: is required"),
-        (("datasets", "notebooks", "writable"), True, "datasets.notebooks.writable: git datasets"),
-        (("datasets", "shared-nfs", "server"), None, "datasets.shared-nfs.server: is required"),
-        (("datasets", "scratch", "path"), "srv", "datasets.scratch.path: must be an absolute"),
-        (("datasets", "creds", "variables"), None, "datasets.creds.variables: is required"),
-        (("datasets", "mnist", "type"), "s3", "datasets.mnist.type: must be one of"),
-        (("datasets", "mnist", "capacity"), "lots", "datasets.mnist.capacity: bad quantity"),
-        (("groups", "phusers", "instanceTypes"), ["cpu-9"], "unknown instance type 'cpu-9'"),
-        (("groups", "phusers", "images"), ["nope"], "groups.phusers.images: unknown image 'nope'"),
-        (("groups", "phusers", "datasets"), {"nope": {}}, "groups.phusers.datasets: unknown"),
-        (("groups", "phusers", "quota"), {"gpu": -1}, "groups.phusers.quota.gpu: bad quantity"),
-        (("groups", "phusers", "projectQuota"), {"ram": 1}, "projectQuota: unknown field 'ram'"),
-        (("groups", "phusers", "sharedVolume"), {"homeSymlink": True}, "sharedVolume.capacity"),
-        (("groups", "phusers", "members"), "alice", "groups.phusers.members: must be a list"),
-        (("groups", "phusers", "culling"), {"serverIdleTimeout": -5}, "culling.serverIdleTimeout"),
-    ],
-)
-def test_validation_names_entry_and_field(catalog_dict, path, value, message):
+BAD_FIELDS = [
+    (("instanceTypes", "cpu-1", "memory"), "2GB", "instanceTypes.cpu-1.memory: bad quantity"),
+    (("instanceTypes", "cpu-1", "memory"), 2, "instanceTypes.cpu-1.memory: bad quantity"),
+    (("instanceTypes", "cpu-1", "cpu"), "lots", "instanceTypes.cpu-1.cpu: bad quantity"),
+    (("instanceTypes", "cpu-1", "cpu"), None, "instanceTypes.cpu-1.cpu: is required"),
+    (("instanceTypes", "cpu-1", "cpu"), 0, "instanceTypes.cpu-1.cpu: must be more than 0"),
+    (("instanceTypes", "cpu-1", "cpuRequest"), 3, "instanceTypes.cpu-1.cpuRequest: must not"),
+    (("instanceTypes", "cpu-1", "gpu"), 1.5, "instanceTypes.cpu-1.gpu: bad quantity"),
+    (("instanceTypes", "cpu-1", "nodeSelector"), {"gpu": True}, "cpu-1.nodeSelector: must map"),
+    (
+        ("instanceTypes", "cpu-1", "tolerations"),
+        [{"kee": "x"}],
+        "tolerations[0]: unknown field",
+    ),
+    (
+        ("instanceTypes", "cpu-1", "colour"),
+        "red",
+        "instanceTypes.cpu-1: unknown field 'colour'",
+    ),
+    (("images", "torch", "url"), None, "images.torch.url: is required"),
+    (("images", "torch", "type"), "tpu", "images.torch.type: must be one of cpu, gpu, both"),
+    (("images", "base", "global"), "yes", "images.base.global: must be true or false"),
+    (("datasets", "notebooks", "url"), None, "datasets.notebooks.url: is required"),
+    (("datasets", "notebooks", "writable"), True, "datasets.notebooks.writable: git datasets"),
+    (("datasets", "shared-nfs", "server"), None, "datasets.shared-nfs.server: is required"),
+    (("datasets", "scratch", "path"), "srv", "datasets.scratch.path: must be an absolute"),
+    (("datasets", "creds", "variables"), None, "datasets.creds.variables: is required"),
+    (("datasets", "mnist", "type"), "s3", "datasets.mnist.type: must be one of"),
+    (("datasets", "mnist", "capacity"), "lots", "datasets.mnist.capacity: bad quantity"),
+    (("groups", "phusers", "instanceTypes"), ["cpu-9"], "unknown instance type 'cpu-9'"),
+    (("groups", "phusers", "images"), ["nope"], "groups.phusers.images: unknown image 'nope'"),
+    (("groups", "phusers", "datasets"), {"nope": {}}, "groups.phusers.datasets: unknown"),
+    (("groups", "phusers", "quota"), {"gpu": -1}, "groups.phusers.quota.gpu: bad quantity"),
+    (("groups", "phusers", "projectQuota"), {"ram": 1}, "projectQuota: unknown field 'ram'"),
+    (("groups", "phusers", "sharedVolume"), {"homeSymlink": True}, "sharedVolume.capacity"),
+    (("groups", "phusers", "members"), "alice", "groups.phusers.members: must be a list"),
+    (("groups", "phusers", "culling"), {"serverIdleTimeout": -5}, "culling.serverIdleTimeout"),
+]
+
+
+def _break(catalog_dict, path, value):
     node = catalog_dict
     for key in path[:-1]:
         node = node[key]
@@ -75,9 +93,79 @@ def test_validation_names_entry_and_field(catalog_dict, path, value, message):
         node.pop(path[-1], None)
     else:
         node[path[-1]] = value
+    return catalog_dict
+
+
+@pytest.mark.parametrize("path, value, message", BAD_FIELDS)
+def test_validation_names_entry_and_field(catalog_dict, path, value, message):
     with pytest.raises(CatalogError) as err:
-        Catalog.from_dict(catalog_dict)
+        Catalog.from_dict(_break(catalog_dict, path, value))
     assert message in str(err.value)
+
+
+def _error(text, loader, monkeypatch):
+    monkeypatch.setattr(catalog_module, "YAML_LOADER", loader)
+    with pytest.raises(CatalogError) as err:
+        Catalog.from_yaml(text, origin="/etc/primehub/catalog.yaml")
+    return str(err.value)
+
+
+@pytest.mark.skipif(C_LOADER is None, reason="no libyaml")
+@pytest.mark.parametrize("path, value, message", BAD_FIELDS)
+def test_both_loaders_name_the_same_entry_and_field(
+    catalog_dict, monkeypatch, path, value, message
+):
+    """A bad catalog file gets the same message from libyaml's loader and the pure one."""
+    text = yaml.safe_dump(_break(catalog_dict, path, value))
+    fast = _error(text, C_LOADER, monkeypatch)
+    assert message in fast
+    assert _error(text, yaml.SafeLoader, monkeypatch) == fast
+
+
+@pytest.mark.skipif(C_LOADER is None, reason="no libyaml")
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("groups: [", "line 1, column 10"),
+        ("groups:\n  a: b: c\n", "line 2, column 7"),
+        ("groups:\n  - x\n images: 1\n", "line 3, column 2"),
+        ('images: {a: {url: "x}}', "line 1, column 23"),
+        ("groups: {a: &x {}, b: *y}", "found undefined alias 'y'"),
+        ("groups: !!python/object:os.system x", "could not determine a constructor"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+    ],
+)
+def test_both_loaders_report_bad_yaml_alike(monkeypatch, text, where):
+    """libyaml words syntax errors differently: the pure loader's message (with the line it
+    points at) is the one shown, whichever loader is installed."""
+    fast = _error(text, C_LOADER, monkeypatch)
+    assert fast.startswith("/etc/primehub/catalog.yaml: ")
+    assert where in fast
+    assert _error(text, yaml.SafeLoader, monkeypatch) == fast
+
+
+ANCHORS = """
+instanceTypes:
+  base: &base {cpu: 1, memory: 1Gi, description: "multi\\nline: yes"}
+  big: {<<: *base, cpu: "2", memory: 2048Mi, nodeSelector: {zone: "01", ok: "true"}}
+images:
+  im: {url: "a/b:1", type: both, global: true, displayName: "\u00e9t\u00e9 \U0001f600"}
+groups:
+  g1: {members: [alice, "123", "null"], instanceTypes: [base, big], quota: {cpu: 0.5}}
+"""
+
+
+def test_both_loaders_build_the_same_catalog(yaml_loader, catalog):
+    text = open(os.path.join(HERE, "catalog_fixture.yaml"), encoding="utf-8").read()
+    assert Catalog.from_yaml(text) == catalog  # the fixture dict comes from yaml.safe_load
+    parsed = Catalog.from_yaml(ANCHORS)
+    assert parsed.instance_types["big"].cpu == 2
+    assert parsed.instance_types["big"].memory == 2 * 2**30
+    assert parsed.instance_types["big"].description == "multi\nline: yes"
+    assert dict(parsed.instance_types["big"].node_selector) == {"zone": "01", "ok": "true"}
+    assert parsed.images["im"].display_name == "\u00e9t\u00e9 \U0001f600"
+    assert parsed.groups["g1"].members == {"alice", "123", "null"}
+    assert parsed.groups["g1"].quota.cpu == 0.5
 
 
 def test_unknown_reference_lists_defined_names(catalog_dict):
