@@ -250,5 +250,9 @@ jobs_public = env("PRIMEHUB_JOBS_URL") or (
     else f"http://{jobs_host}:{jobs_port}/services/primehub-jobs/"
 )
 c.KubeSpawner.environment.update({"PRIMEHUB_JOBS_URL": jobs_public})
+if "timeout" in _hub_services.Service.class_traits():  # JupyterHub 6+
+    # the service answers once its pod cache is filled: on a busy machine that can take longer
+    # than JupyterHub's default 30 s, after which the hub would give up and exit
+    c.JupyterHub.services[-1]["timeout"] = 120
 # Jobs run notebooks of the group volumes (PrimeHub's rule; the job pods mount only those).
 c.KubeSpawner.args.append("--PrimeHubApp.group_volume_root=/project")  # the spawner's project_root
