@@ -252,6 +252,8 @@ class PrimeHubSpawner(KubeSpawner):
     # Shared by every spawner of the hub: check-and-reserve must see all spawns in flight.
     ledger: ClassVar[QuotaLedger] = QuotaLedger()
     _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
+    # ``namespace/name`` of PVCs this hub created or found: no request for them per spawn
+    _known_pvcs: ClassVar[set[str]] = set()
 
     _plan: PodPlan | None = None
     _kg: KernelGatewaySettings | None = None  # this spawn's split (None: not split)
@@ -343,23 +345,29 @@ class PrimeHubSpawner(KubeSpawner):
             self.__class__.reflectors[key] = current
             return current
 
+    async def _start_watching_pods(self, replace: bool = False):
+        """One pod watch for KubeSpawner's needs and quota: KubeSpawner's pod reflector is the
+        watch of every group-labelled pod (each PrimeHub notebook pod carries the label), so
+        the hub does not watch its pods twice."""
+        return await self._start_reflector(
+            kind="pods",
+            reflector_class=GroupPodReflector,
+            omit_namespace=self.enable_user_namespaces,
+            replace=replace,
+        )
+
     async def group_pods(self) -> dict[str, dict]:
         """The shared watch cache of group-labelled pods (started on first use)."""
-        reflector = await self._start_reflector(
-            kind="primehub-pods", reflector_class=GroupPodReflector
-        )
-        return reflector.pods
+        return (await self._start_watching_pods()).pods
 
     async def admission_pods(self) -> dict[str, dict]:
         """The group pods for a quota decision: a fresh cache or a 503 (never stale data; a
         watch that gave up is restarted first, see :mod:`.podcache`)."""
-        key = self._get_reflector_key("primehub-pods")
+        key = self._get_reflector_key("pods")
         try:
             return await fresh_pods(
                 self.__class__.reflectors.get(key),
-                lambda: self._start_reflector(
-                    kind="primehub-pods", reflector_class=GroupPodReflector, replace=True
-                ),
+                lambda: self._start_watching_pods(replace=True),
             )
         except StaleCache as e:
             self.log.warning("Refusing a quota decision for %s: %s", self.user.name, e)
@@ -561,19 +569,50 @@ class PrimeHubSpawner(KubeSpawner):
 
     # ---- start / stop ---------------------------------------------------------------------
 
+    def _pvc_key(self, pvc: dict) -> str:
+        return f"{self.namespace}/{pvc['metadata']['name']}"
+
+    async def _retrying(self, call: Any) -> Any:
+        """``call()`` with KubeSpawner's per-request timeout, retried on timeouts and dropped
+        connections (as KubeSpawner retries its own requests) for up to
+        ``k8s_api_request_retry_timeout`` seconds; a busy API server is not an outage."""
+        deadline = time.monotonic() + self.k8s_api_request_retry_timeout
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.wait_for(call(), self.k8s_api_request_timeout)
+            except UNREACHABLE:
+                if time.monotonic() + delay >= deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+    def _forget_pvcs(self) -> None:
+        """Forget the PVCs of this spawn's plan (the next spawn creates or finds them again)."""
+        if self._plan is not None:
+            self._known_pvcs.difference_update(self._pvc_key(p) for p in self._plan.pvcs)
+
     async def _ensure_pvcs(self, plan: PodPlan) -> None:
         """Create the plan's missing PVCs (before any pod). Fails the spawn with a 503 that says
-        what happened when Kubernetes refuses or does not answer (never a 500)."""
+        what happened when Kubernetes refuses or does not answer (never a 500).
+
+        A PVC this hub created or found is remembered (no request on the next spawns); a spawn
+        that fails forgets its plan's PVCs, so one deleted outside is made again next time."""
         for pvc in plan.pvcs:
             name = pvc["metadata"]["name"]
+            if self._pvc_key(pvc) in self._known_pvcs:
+                continue
             try:
-                await asyncio.wait_for(
-                    self.api.create_namespaced_persistent_volume_claim(self.namespace, pvc),
-                    self.k8s_api_request_timeout,
+                await self._retrying(
+                    lambda pvc=pvc: self.api.create_namespaced_persistent_volume_claim(
+                        self.namespace, pvc
+                    )
                 )
                 self.log.info("Created PVC %s for %s", name, self.user.name)
+                self._known_pvcs.add(self._pvc_key(pvc))
             except ApiException as e:
                 if e.status == 409:
+                    self._known_pvcs.add(self._pvc_key(pvc))
                     continue  # already there
                 if e.status == 403:
                     # maybe a quota/RBAC on create: fine if it already exists
@@ -582,6 +621,7 @@ class PrimeHubSpawner(KubeSpawner):
                             self.api.read_namespaced_persistent_volume_claim(name, self.namespace),
                             self.k8s_api_request_timeout,
                         )
+                        self._known_pvcs.add(self._pvc_key(pvc))
                         continue
                 self.log.error("Could not create PVC %s for %s: %s", name, self._log_name, e)
                 raise user_error(
@@ -625,6 +665,7 @@ class PrimeHubSpawner(KubeSpawner):
                     raise user_error(503, reason)
         except BaseException:
             self.ledger.release(key)
+            self._forget_pvcs()  # maybe a volume was deleted outside: ask again next time
             raise
 
     def _fatal_reason(self) -> str | None:
@@ -718,7 +759,7 @@ class PrimeHubSpawner(KubeSpawner):
         hub crash left without an owner (:func:`.kernel_gateway.orphan_gateways`), before the
         first quota decision counts them. A failed sweep is retried a minute later."""
         cls = PrimeHubSpawner
-        key = self._get_reflector_key("primehub-pods")
+        key = self._get_reflector_key("pods")
         done = cls._gateway_sweeps.get(key)
         if done is True or (done is not None and time.monotonic() < done):
             return

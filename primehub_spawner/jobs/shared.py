@@ -98,6 +98,7 @@ class Shared:
         self.wakeup = asyncio.Event()  # set: run the next scheduling round now
         # the hub's quota ledger (``hub_ledger.HubLedger``); None: this service's view only
         self.ledger: Any = None
+        self._releases: set[asyncio.Task] = set()  # reservations being given back
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a store call off the event loop."""
@@ -136,11 +137,18 @@ class Shared:
         return self.logs_dir / f"{job_id}.log"
 
     def finish(self, job: HubJob, state: State, reason: str | None) -> None:
-        """Mark ``job`` ended now (the caller saves it)."""
+        """Mark ``job`` ended now (the caller saves it). A job that was admitted gives its
+        reservation in the hub's ledger back: its pod may have come and gone between two of
+        the hub's quota checks, so the hub may never have seen it to release it."""
+        admitted = job.state in (State.PREPARING, State.RUNNING)
         job.state = state
         job.reason = reason
         job.finished_at = self.clock()
         self.log.info("Job %s %s%s", job.id, state.value, f": {reason}" if reason else "")
+        if admitted and self.ledger is not None:
+            task = asyncio.get_running_loop().create_task(self.ledger.release(job))
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
 
     async def save_log(self, job: HubJob) -> None:
         """Keep the pod's log after the pod is gone (pod log API -> the service's logs dir)."""

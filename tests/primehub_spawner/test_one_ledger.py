@@ -143,3 +143,44 @@ def test_no_quota_decision_on_a_cache_that_cannot_be_trusted(current):
         asyncio.run(fresh_pods(current, restart))
     assert str(stale.value) == STALE_MESSAGE
     assert "Try again in a minute" in STALE_MESSAGE
+
+
+def test_a_job_that_ends_gives_its_hub_reservation_back_and_a_pending_one_has_none():
+    """Its pod may have come and gone between two quota checks of the hub, which then never
+    saw it: the service releases the reservation when the job ends."""
+    from primehub_jobs_contract.states import State
+    from primehub_spawner.jobs.model import HubJob
+    from primehub_spawner.jobs.shared import Settings, Shared
+
+    class Ledger:
+        def __init__(self):
+            self.released = []
+
+        async def release(self, job):
+            self.released.append(job.id)
+
+    def job(job_id, state):
+        return HubJob(
+            id=job_id,
+            user="racer",
+            group="race",
+            name="n",
+            path="n.ipynb",
+            output="o.ipynb",
+            instance_type="cpu-small",
+            image="base",
+            deadline=60,
+            state=state,
+        )
+
+    async def end_jobs():
+        shared = Shared(None, None, None, "/nonexistent", Settings())
+        shared.ledger = Ledger()
+        shared.finish(job("aaaaaaaaaaaa", State.RUNNING), State.SUCCEEDED, None)
+        shared.finish(job("bbbbbbbbbbbb", State.PREPARING), State.CANCELLED, "Cancelled")
+        shared.finish(job("cccccccccccc", State.PENDING), State.CANCELLED, "Cancelled")
+        await asyncio.sleep(0)
+        await asyncio.gather(*shared._releases)
+        return shared.ledger.released
+
+    assert asyncio.run(end_jobs()) == ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]

@@ -190,7 +190,7 @@ def test_a_spawn_on_a_stale_pod_cache_is_a_503_and_reserves_nothing(make_spawner
     async def spawn_on_a_stale_cache():
         spawner = make_spawner()
         del spawner.admission_pods  # the real one, over a cache whose last list failed
-        key = spawner._get_reflector_key("primehub-pods")
+        key = spawner._get_reflector_key("pods")
         PrimeHubSpawner.reflectors[key] = SimpleNamespace(watching=True, fresh=False, pods={})
         await spawner.apply_primehub_options({"group": "phusers"})
 
@@ -204,3 +204,42 @@ def test_a_spawn_on_a_stale_pod_cache_is_a_503_and_reserves_nothing(make_spawner
     assert refused.value.status_code == 503
     assert refused.value.jupyterhub_message == STALE_MESSAGE
     assert PrimeHubSpawner.ledger.reservations == {}
+
+
+class CountingPVCs:
+    """The PVC calls of a spawn: every create answers 409 (it exists)."""
+
+    def __init__(self):
+        self.creates = []
+
+    async def create_namespaced_persistent_volume_claim(self, namespace, body):
+        from kubernetes_asyncio.client.rest import ApiException
+
+        self.creates.append(body["metadata"]["name"])
+        raise ApiException(status=409, reason="AlreadyExists")
+
+
+def test_a_pvc_the_hub_saw_is_not_asked_for_again_until_a_spawn_fails(make_spawner):
+    PrimeHubSpawner._known_pvcs.clear()
+    api = CountingPVCs()
+
+    async def plan_and_ensure():
+        spawner = make_spawner()
+        spawner.api = api
+        await spawner.apply_primehub_options({"group": "phusers"})
+        await spawner._ensure_pvcs(spawner._plan)
+        PrimeHubSpawner.ledger.reservations.clear()
+        return spawner
+
+    try:
+        first = run(plan_and_ensure())
+        made = sorted(api.creates)
+        assert "claim-alice" in made and "project-phusers" in made
+        run(plan_and_ensure())
+        assert sorted(api.creates) == made  # no request for volumes known to exist
+        # a failed start forgets them: a volume deleted outside is made again next time
+        first._forget_pvcs()
+        run(plan_and_ensure())
+        assert len(api.creates) == 2 * len(made)
+    finally:
+        PrimeHubSpawner._known_pvcs.clear()
