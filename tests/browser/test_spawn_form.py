@@ -52,13 +52,29 @@ def test_choose_group_gpu_and_image_then_land_in_jupyterlab(browser, demo_hub, s
         page.goto(demo_hub.url + "/hub/spawn")
         page.wait_for_selector("#primehub-group")
 
-        # bob is in two groups: only the chosen group's choices are shown
+        # bob is in two groups: only the chosen group's choices are shown; the script builds
+        # research's section from the page's data (with JavaScript the <noscript> selects
+        # are not part of the form)
+        assert page.locator('select[name="instance_type__research"]').count() == 0
         page.select_option("#primehub-group", "research")
-        assert page.locator('section[data-group="research"]').is_visible()
+        research = page.locator('section[data-group="research"]')
+        assert research.is_visible()
         assert not page.locator('section[data-group="phusers"]').is_visible()
+        assert research.locator('input[name="instance_type__research"]').evaluate_all(
+            "els => els.map(e => e.value)"
+        ) == ["cpu-1", "gpu-4", "cpu-small"]
+        assert research.locator('input[name="instance_type__research"][value="cpu-1"]').is_checked()
+        assert research.locator('input[name="image__research"][value="base"]').is_checked()
+        assert "1 CPU / 2Gi / 4 GPU" in research.inner_text()
+        assert "0 / 2" in research.locator("table.primehub-usage").inner_text()  # CPU quota
+        assert research.locator(".primehub-group-heading").is_hidden()
+        research.locator('input[name="instance_type__research"][value="gpu-4"]').check()
         page.select_option("#primehub-group", "phusers")
         assert page.locator('section[data-group="phusers"]').is_visible()
         assert not page.locator('section[data-group="research"]').is_visible()
+        page.select_option("#primehub-group", "research")  # an unchosen group keeps its choice
+        assert research.locator('input[value="gpu-4"]').is_checked()
+        page.select_option("#primehub-group", "phusers")
 
         section = page.locator('section[data-group="phusers"]')
         gpu_type = section.locator('input[name="instance_type__phusers"][value="gpu-1"]')
@@ -90,6 +106,62 @@ def test_choose_group_gpu_and_image_then_land_in_jupyterlab(browser, demo_hub, s
             what="bob's server ready",
         )
         assert pod
+    finally:
+        context.close()
+        demo_hub.api("DELETE", "/users/bob/server")
+
+
+def test_without_javascript_choose_another_group_and_spawn(browser, demo_hub, screenshot):
+    """JavaScript off: bob picks research in the group select and its instance type and image
+    in research's plain selects; the hub starts exactly that choice."""
+    wait_for(lambda: not demo_hub.user("bob")["servers"], 120, what="bob's earlier server gone")
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1280, "height": 1000}
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(demo_hub.url + "/hub/login")
+        page.fill("#username_input", "bob")
+        page.fill("#password_input", PASSWORD)
+        page.click("#login_submit")
+        page.goto(demo_hub.url + "/hub/spawn")
+        page.wait_for_selector("#primehub-group")
+
+        # phusers (selected) as full markup, research as the <noscript> selects
+        phusers = page.locator('section[data-group="phusers"]')
+        assert phusers.is_visible()
+        assert phusers.locator('input[name="image__phusers"][value="cuda"]').is_visible()
+        its = page.locator('select[name="instance_type__research"]')
+        images = page.locator('select[name="image__research"]')
+        assert its.is_visible() and images.is_visible()
+        assert its.locator("option").evaluate_all("els => els.map(e => e.value)") == [
+            "cpu-1",
+            "gpu-4",
+            "cpu-small",
+        ]
+        assert "CPU 1: 1 CPU / 2Gi / 0 GPU" in its.inner_text()
+        assert "Base Notebook (Universal, global)" in images.inner_text()
+
+        page.select_option("#primehub-group", "research")
+        its.select_option("cpu-small")
+        images.select_option("base")
+        screenshot(page, "form")
+        page.click('#spawn_form button[type="submit"]')
+        page.wait_for_url("**/bob**", timeout=TIMEOUT_MS)  # spawn-pending or the server
+        server = wait_for(
+            lambda: (s := demo_hub.user("bob")["servers"].get("")) and s.get("ready") and s,
+            TIMEOUT_MS / 1000,
+            what="bob's server ready",
+        )
+        assert server["user_options"] == {
+            "group": "research",
+            "instance_type": "cpu-small",
+            "image": "base",
+        }
+        # without the pending page's script the user reloads: the server is there
+        page.goto(demo_hub.url + "/hub/spawn-pending/bob")
+        assert "/user/bob/" in page.url
     finally:
         context.close()
         demo_hub.api("DELETE", "/users/bob/server")
