@@ -154,5 +154,10 @@ def test_only_accepted_submissions_created_jobs(server):
         if not page:
             break
     assert listed == set(server.accepted)
-    job_dirs = {p.name for p in Path(server.jobs_dir).iterdir() if p.is_dir()}
+    # job folders are named by job id (other folders, e.g. warm/ of pre-started kernels, are not)
+    job_dirs = {
+        p.name
+        for p in Path(server.jobs_dir).iterdir()
+        if p.is_dir() and len(p.name) == 12 and set(p.name) <= set("0123456789abcdef")
+    }
     assert job_dirs <= set(server.accepted)
