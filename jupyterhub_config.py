@@ -23,7 +23,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from primehub_jobs_contract.hub_admission import ADMIT_SCOPE, ADMIT_SCOPE_DESCRIPTION
 from primehub_spawner.groups_api import GroupsAPIHandler
+from primehub_spawner.job_admission_api import job_admission_handlers
 from primehub_spawner.pods import pod_setting_values
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
@@ -105,6 +107,10 @@ c.Spawner.default_url = "/lab"
 
 # GET /hub/api/primehub/groups: the caller's groups, instance types, images, usage vs quota.
 c.JupyterHub.extra_handlers = [(r"/api/primehub/groups", GroupsAPIHandler)]
+# POST /hub/api/primehub/job-admissions: the primehub-jobs service reserves each job's quota in
+# the spawner's ledger, so notebook spawns and jobs never overshoot a quota together.
+c.JupyterHub.extra_handlers += job_admission_handlers()
+c.JupyterHub.custom_scopes = {ADMIT_SCOPE: {"description": ADMIT_SCOPE_DESCRIPTION}}
 
 # ---- users (demo) ------------------------------------------------------------------------
 c.JupyterHub.authenticator_class = "dummy"
@@ -168,7 +174,7 @@ c.JupyterHub.load_roles = [
     # call it (the "server" role is what $JUPYTERHUB_API_TOKEN of a server gets).
     {
         "name": "primehub-jobs",
-        "scopes": ["read:users:name", "read:users:groups"],
+        "scopes": ["read:users:name", "read:users:groups", ADMIT_SCOPE],
         "services": ["primehub-jobs"],
     },
     {"name": "user", "scopes": ["self", "access:services!service=primehub-jobs"]},

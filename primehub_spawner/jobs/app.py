@@ -24,13 +24,14 @@ from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubAuth
 from tornado import web
-from traitlets import Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 from traitlets.config import Application
 
 from primehub_jobs_contract.executor import EXECUTOR_COMMAND
 
 from ..catalog import CatalogSource
 from .handlers import handlers
+from .hub_ledger import HubLedger
 from .hub_users import HubUsers
 from .kube import Kube
 from .pod_settings import PodSettingsOptions
@@ -157,6 +158,14 @@ class JobsApp(PodSettingsOptions, Application):
         REST API and when a queued job is admitted or a schedule fires). A user removed from a
         group loses it in the service within this time; keep it a few seconds.""",
     )
+    hub_quota_ledger = Bool(
+        True,
+        config=True,
+        help="""Ask the hub's quota ledger (``/hub/api/primehub/job-admissions``, needs the
+        scope ``custom:primehub:admit-jobs``) before a job starts, so notebook spawns and jobs
+        in flight never overshoot a quota together. Off: this service decides from its own
+        view only, and one notebook spawn racing a job may overshoot by one pod.""",
+    )
     tick_interval = Float(
         2.0,
         config=True,
@@ -241,6 +250,10 @@ class JobsApp(PodSettingsOptions, Application):
         service.shared.users = HubUsers(
             self.hub_api_url, self.api_token, max_age=self.hub_users_max_age
         )
+        if self.hub_quota_ledger:  # one ledger with the hub's spawns (see hub_ledger.py)
+            service.shared.ledger = HubLedger(
+                self.hub_api_url, self.api_token, self.namespace, self.log
+            )
         await service.start()
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8090")
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/primehub-jobs/"
