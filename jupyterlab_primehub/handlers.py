@@ -18,6 +18,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from primehub_executor.params import supported_languages
 from primehub_jobs_contract.errors import InvalidRequest, JobsError
@@ -151,6 +152,48 @@ class JobsHandler(PrimeHubHandler):
         self.write_json(job.to_json(), status=201)
 
 
+class JobEventsHandler(PrimeHubHandler):
+    """``GET /primehub/api/jobs/events``: server-sent events of this server's job changes
+    (``jobs/events.py``), so the lab shows a job's end as it happens instead of at its next poll.
+
+    Authenticated and authorized like every other handler (only the server's owner, or who the
+    hub lets access it, gets the stream); at most ``JobEvents.max_streams`` open at once (429).
+    A comment line every ``primehub_events_keepalive`` seconds (setting, default 15) keeps
+    proxies from closing a quiet stream and finds clients that went away.
+    """
+
+    actions = {"GET": "open the job event stream"}
+    _track_activity = False  # an open lab tab is not activity; the jobs themselves count
+    _stream: Any = None
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self) -> None:
+        events = self.service.events
+        self._stream = stream = events.open()
+        keepalive = float(self.settings.get("primehub_events_keepalive", 15.0))
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Accel-Buffering", "no")  # a proxy passes each event on at once
+        try:
+            text: str | None = events.hello()
+            while text is not None:
+                self.write(text)
+                await self.flush()
+                text = await stream.next(keepalive)
+        except StreamClosedError:  # the client went away
+            return
+        finally:
+            stream.close()
+        self.finish(set_content_type="text/event-stream; charset=utf-8")
+
+    def on_connection_close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()  # ends the wait in get() now, not at the next keep-alive
+        super().on_connection_close()
+
+
 class JobHandler(PrimeHubHandler):
     """``GET|DELETE /primehub/api/jobs/{id}``."""
 
@@ -276,6 +319,7 @@ _ID = r"(?P<job_id>[^/]+)"
 HANDLERS: list[tuple[str, type[PrimeHubHandler]]] = [
     (r"/primehub/api/context", ContextHandler),
     (r"/primehub/api/jobs", JobsHandler),
+    (r"/primehub/api/jobs/events", JobEventsHandler),  # before the job id route
     (rf"/primehub/api/jobs/{_ID}", JobHandler),
     (rf"/primehub/api/jobs/{_ID}/cancel", JobCancelHandler),
     (rf"/primehub/api/jobs/{_ID}/log", JobLogHandler),

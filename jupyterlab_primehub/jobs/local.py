@@ -34,6 +34,7 @@ from primehub_jobs_contract.times import from_iso, iso, utcnow
 
 from ..context import ServerContext
 from .backend import JobBackend
+from .exits import ExitWatcher
 from .model import EndedEarly, Job, JobError, JobRequest
 from .store import JobStore
 
@@ -81,6 +82,10 @@ class LocalJobRunner(JobBackend):
         self._wakeup = asyncio.Event()
         self.tick_errors = 0  # unexpected scheduler errors so far (logged; a health signal)
         self._last_retention = float("-inf")  # first check on the first tick
+        self._exits = ExitWatcher(self.wake)  # an executor's exit wakes the scheduler at once
+        #: called with a job whenever the runner changes its record (ServerJobs sets it to
+        #: publish the change on the lab's event stream)
+        self.on_change: Callable[[Job], None] | None = None
 
     # -- JobBackend -----------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -117,6 +122,7 @@ class LocalJobRunner(JobBackend):
             except asyncio.CancelledError:
                 pass
             self._task = None
+        self._exits.close()
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -186,6 +192,8 @@ class LocalJobRunner(JobBackend):
             job.started_at = from_iso(earlier.get("startedAt")) or utcnow()
             self.store.save(job)
             self.log.info("PrimeHub job %s: adopted running executor pid %s", job.id, job.pid)
+            self._exits.watch(job.id, job.pid, job.pid_start)
+            self._changed(job)
             return
         try:
             spec = ExecutorSpec.read(files.spec)
@@ -217,6 +225,8 @@ class LocalJobRunner(JobBackend):
         job.pid = proc.pid
         job.pid_start = process_start_time(proc.pid)
         self.store.save(job)
+        self._exits.watch(job.id, job.pid, job.pid_start)
+        self._changed(job)
         self.log.info("PrimeHub job %s (%s) started, executor pid %s", job.id, job.name, proc.pid)
         if job.cancel_requested:  # cancelled while we were spawning
             self._send_cancel(job)
@@ -239,6 +249,7 @@ class LocalJobRunner(JobBackend):
         files = self.files(job.id)
         status = read_status(files.status) or {}
         progress = status.get("progress") or {}
+        before = (job.progress_done, job.progress_total)
         job.progress_done = int(progress.get("done", job.progress_done))
         job.progress_total = int(progress.get("total", job.progress_total))
         proc = self._children.get(job.id)
@@ -246,6 +257,9 @@ class LocalJobRunner(JobBackend):
         alive = exit_code is None and is_alive(job.pid, job.pid_start)
         if alive:
             self.store.save(job)
+            self._exits.watch(job.id, job.pid, job.pid_start)  # also executors re-attached to
+            if (job.progress_done, job.progress_total) != before:
+                self._changed(job)
             if job.cancel_requested:
                 self._escalate_cancel(job, status)
             return
@@ -296,6 +310,8 @@ class LocalJobRunner(JobBackend):
             job.started_at = from_iso(status["startedAt"])
         self._cancel_sent.pop(job.id, None)
         self.store.save(job)
+        self._exits.discard(job.id)
+        self._changed(job)
         self.log.info(
             "PrimeHub job %s (%s) %s%s",
             job.id,
@@ -303,6 +319,10 @@ class LocalJobRunner(JobBackend):
             state.value,
             f": {reason}" if reason else "",
         )
+
+    def _changed(self, job: Job) -> None:
+        if self.on_change is not None:
+            self.on_change(job)
 
     # -- cancel ---------------------------------------------------------------------------------
     def _send_cancel(self, job: Job) -> None:

@@ -26,6 +26,7 @@ from primehub_jobs_contract.validation import new_job_id
 
 from ..context import ServerContext
 from .backend import JobBackend
+from .events import JobEvents
 from .model import Job, JobRequest
 from .paths import output_location, resolve_notebook, trusted_folder
 from .store import JobStore
@@ -51,6 +52,7 @@ class ServerJobs:
         output_template: str = DEFAULT_OUTPUT_TEMPLATE,
         kernel_specs: Callable[[], dict[str, Any]] | None = None,
         log: logging.Logger | logging.LoggerAdapter | None = None,
+        events: JobEvents | None = None,
     ) -> None:
         self.root_dir = root_dir
         self.store = store
@@ -63,6 +65,13 @@ class ServerJobs:
         self.output_template = output_template
         self.kernel_specs = kernel_specs or (lambda: KernelSpecManager().get_all_specs())
         self.log = log or logging.getLogger(__name__)
+        #: job changes for the lab's event stream: ours (submit, cancel, delete) and those of
+        #: backends that report theirs as they happen (``on_change``, the local runner)
+        self.events = events or JobEvents()
+        live = [name for name, b in backends.items() if hasattr(b, "on_change")]
+        for name in live:
+            backends[name].on_change = self.events.job_changed  # type: ignore[attr-defined]
+        self.events.live_backends = tuple(live)
 
     async def start(self) -> None:
         """Start every backend (and its restart recovery)."""
@@ -73,6 +82,7 @@ class ServerJobs:
         """Stop scheduling; running jobs continue detached."""
         for backend in self.backends.values():
             await backend.stop()
+        self.events.close()
 
     # -- queries --------------------------------------------------------------------------------
     def get(self, job_id: str) -> Job:
@@ -174,6 +184,7 @@ class ServerJobs:
             job.path,
             backend_name,
         )
+        self.events.job_changed(job)
         backend.wake()
         return job
 
@@ -220,7 +231,9 @@ class ServerJobs:
     async def cancel(self, job_id: str) -> Job:
         """Cancel a pending or running job (Conflict if it already ended)."""
         job = self.get(job_id)
-        return await self.backend_for(job).cancel(job)
+        job = await self.backend_for(job).cancel(job)
+        self.events.job_changed(job)
+        return job
 
     async def delete(self, job_id: str) -> None:
         """Forget a finished or pending job and its private files (the output notebook stays)."""
@@ -233,6 +246,7 @@ class ServerJobs:
                 raise Conflict(f"Job {job.id} is starting; cancel it before deleting it.")
         folder = self.backend_for(job).job_dir(job.id)
         self.store.delete(job.id)
+        self.events.job_deleted(job.id)
         await asyncio.get_running_loop().run_in_executor(None, artifacts.remove_tree, folder)
         self.log.info("PrimeHub job %s (%s) deleted", job.id, job.name)
 
