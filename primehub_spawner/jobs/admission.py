@@ -31,7 +31,8 @@ from .model import HubJob
 from .outcome import final_outcome, job_outcome, pending_reason
 from .queue import InFlight, QueuedJob, admit
 from .requests import SubmitRequest
-from .shared import NotMember, Shared
+from .shared import Caller, NotMember, Shared
+from .store import QueueEntry
 from .submit import choose
 
 # A preparing job's reason before its Kubernetes Job is confirmed created, and after: a job
@@ -64,10 +65,8 @@ class AdmissionRound:
             for job in started:
                 await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
             await self.fire_schedules()  # after reconciling: "previous run active" is current
-            pending, _ = await s.db(
-                s.store.jobs, states=(State.PENDING,), oldest_first=True, limit=-1
-            )
-            await self.admit(pending)
+            # the queue as the decision needs it (a few columns, not each job's whole record)
+            await self.admit(await s.db(s.store.queue))
             await self.cleanup(k8s_jobs)
 
     async def reconcile(self, job: HubJob, k8s_job: dict | None) -> None:
@@ -106,9 +105,9 @@ class AdmissionRound:
         if (job.state, job.reason, job.started_at) != before or job.log_saved:
             await s.db(s.store.save_job, job)
 
-    async def admit(self, pending: list[HubJob]) -> None:
+    async def admit(self, pending: list[QueueEntry]) -> None:
         """Start the pending jobs the quotas allow (oldest first); the others say why they
-        wait."""
+        wait. A job's whole record is read only to change its state or launch it."""
         if not pending:
             return
         s = self.shared
@@ -132,22 +131,29 @@ class AdmissionRound:
         # queue of 1,000 jobs has far fewer distinct users and choices
         views: dict[tuple[str, tuple[str, ...]], UserView] = {}
         resolved: dict[tuple, Choice | JobsError] = {}
+        reasons: dict[str, str] = {}  # new reasons of waiting jobs, saved together
+        owners: dict[tuple[str, str], Caller] = {}  # (user, group) -> owner, checked once
+        labels: dict[str, str] = {}  # user or group name -> label value
+        ended: set[str] = set()
         for job in pending:
             # membership now, not at submit: a user who left the group (or was deleted) has
             # their queued jobs failed; while the hub cannot tell, the job waits
             try:
                 if hub_down is not None:
                     raise hub_down
-                owner = await s.owner(catalog, job.user, job.group)
+                owner = owners.get((job.user, job.group))
+                if owner is None:
+                    owner = owners[job.user, job.group] = await s.owner(
+                        catalog, job.user, job.group
+                    )
             except Unavailable as e:
                 hub_down = e
                 if job.reason != (reason := f"Waiting for the hub: {e.message}"):
-                    job.reason = reason
-                    await s.db(s.store.save_job, job)
+                    reasons[job.id] = reason
                 continue
             except NotMember as e:
-                s.finish(job, State.FAILED, e.message)
-                await s.db(s.store.save_job, job)
+                await self.fail(job.id, e.message)
+                ended.add(job.id)
                 continue
             view_key = (job.user, tuple(owner.hub_groups))
             view = views.get(view_key)
@@ -169,8 +175,8 @@ class AdmissionRound:
                     resolved[choice_key] = e
             choice = resolved[choice_key]
             if isinstance(choice, JobsError):
-                s.finish(job, State.FAILED, f"Cannot start any more: {choice.message}")
-                await s.db(s.store.save_job, job)
+                await self.fail(job.id, f"Cannot start any more: {choice.message}")
+                ended.add(job.id)
                 continue
             choices[job.id] = (choice, view)
             group = choice.group.group
@@ -179,8 +185,10 @@ class AdmissionRound:
                     id=job.id,
                     user=job.user,
                     group=job.group,
-                    user_label=label_value(job.user),
-                    group_label=label_value(job.group),
+                    user_label=labels.get(job.user)
+                    or labels.setdefault(job.user, label_value(job.user)),
+                    group_label=labels.get(job.group)
+                    or labels.setdefault(job.group, label_value(job.group)),
                     request=Resources(
                         choice.instance_type.cpu,
                         choice.instance_type.memory,
@@ -194,25 +202,24 @@ class AdmissionRound:
             pods = await s.kube.fresh_pods()  # never admit on a cache that may be stale
         except StaleCache as e:
             for job in pending:
-                if job.state == State.PENDING and job.reason != str(e):
-                    job.reason = str(e)
-                    await s.db(s.store.save_job, job)
+                if job.id not in ended and job.reason != str(e):
+                    reasons[job.id] = str(e)
+            await s.db(s.store.set_reasons, reasons)
             return
         decision = admit(queued, pods, in_flight)
         by_id = {j.id: j for j in pending}
-        changed = []
         for job_id, reason in decision.waiting.items():
-            job = by_id[job_id]
-            if job.reason != reason:
-                job.reason = reason
-                changed.append(job)
-        if changed:  # one transaction: a new queue head changes many reasons at once
-            await s.db(s.store.save_jobs, changed)
+            if by_id[job_id].reason != reason:
+                reasons[job_id] = reason
+        if reasons:  # one transaction: a new queue head changes many reasons at once
+            await s.db(s.store.set_reasons, reasons)
         held: set[str] = set()  # groups whose quota the hub's ledger found full
         for job_id in decision.start:
-            job = by_id[job_id]
-            if job.group in held:
+            if by_id[job_id].group in held:
                 continue  # it keeps its place (and its reason) for the next round
+            job = await s.db(s.store.job, job_id)
+            if job is None or job.state != State.PENDING:
+                continue
             if s.ledger is not None:  # the hub's ledger decides: spawns in flight count too
                 refusal = await s.ledger.admit(job)
                 if refusal is not None:
@@ -223,6 +230,14 @@ class AdmissionRound:
                     continue
             choice, view = choices[job_id]
             await self.launch(job, choice, view)
+
+    async def fail(self, job_id: str, reason: str) -> None:
+        """End the queued job ``job_id`` as failed with ``reason``."""
+        s = self.shared
+        job = await s.db(s.store.job, job_id)
+        if job is not None and job.state == State.PENDING:
+            s.finish(job, State.FAILED, reason)
+            await s.db(s.store.save_job, job)
 
     async def refused(self, job: HubJob, refusal: Refusal) -> bool:
         """Apply the hub ledger's refusal to ``job``; True when no job can start now."""

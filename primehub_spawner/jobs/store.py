@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from primehub_jobs_contract import sqlite as schema
@@ -47,7 +48,20 @@ MIGRATIONS: list[Migration] = [
     """,
 ]
 
-__all__ = ["MIGRATIONS", "JobStore", "SchemaTooNew"]
+__all__ = ["MIGRATIONS", "JobStore", "QueueEntry", "SchemaTooNew"]
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A pending job as the admission round decides on it (the record stays in the store)."""
+
+    id: str
+    user: str
+    group: str
+    path: str
+    instance_type: str
+    image: str
+    reason: str | None
 
 
 def _row(job: HubJob) -> tuple:
@@ -167,6 +181,36 @@ class JobStore:
                 job = HubJob.from_record(json.loads(data))
                 found[job.id] = job
         return found
+
+    def queue(self) -> list[QueueEntry]:
+        """The pending jobs, oldest first, with only the fields the admission round decides
+        on (read from the records in SQLite; no record is decoded)."""
+        rows = self._query(
+            "SELECT id, user, grp, json_extract(data, '$.path'), "
+            "json_extract(data, '$.instance_type'), json_extract(data, '$.image'), "
+            "json_extract(data, '$.reason') FROM jobs WHERE state = ? "
+            "ORDER BY created_at, id",
+            (State.PENDING.value,),
+        )
+        return [QueueEntry(*row) for row in rows]
+
+    def set_reasons(self, reasons: dict[str, str]) -> None:
+        """Set the reason of each pending job in ``reasons`` (job id -> reason), in one
+        transaction; jobs no longer pending are left alone."""
+        if not reasons:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "UPDATE jobs SET data = json_set(data, '$.reason', ?) "
+                    "WHERE id = ? AND state = ?",
+                    [(reason, job_id, State.PENDING.value) for job_id, reason in reasons.items()],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def finished_before(self, cutoff_iso: str) -> list[HubJob]:
         """Final jobs that finished before ``cutoff_iso``."""

@@ -10,7 +10,7 @@ import pytest
 
 from primehub_jobs_contract.states import State
 from primehub_spawner.jobs.model import HubJob, Schedule
-from primehub_spawner.jobs.store import MIGRATIONS, JobStore, SchemaTooNew
+from primehub_spawner.jobs.store import MIGRATIONS, JobStore, QueueEntry, SchemaTooNew
 
 # The schema the unversioned store created (executescript on every start, no user_version).
 UNVERSIONED_SCHEMA = """
@@ -179,3 +179,36 @@ def test_jobs_by_id_reads_the_existing_ones_past_the_parameter_limit(tmp_path):
     assert sorted(found) == ids[::2]
     assert all(found[i].id == i for i in found)
     assert store.jobs_by_id([]) == {}
+
+
+def test_the_queue_is_the_pending_jobs_oldest_first_with_what_admission_needs(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    later = _job("0000000000c2", reason="Waiting for the hub: down")
+    later.created_at = T0.replace(minute=5)
+    store.save_jobs(
+        [
+            later,
+            _job("0000000000c1", parameters={"reason": "not this one"}),
+            _job("0000000000c3", state=State.RUNNING),
+            _job("0000000000c4", state=State.SUCCEEDED, finished_at=T0),
+        ]
+    )
+    queue = store.queue()
+    assert [e.id for e in queue] == ["0000000000c1", "0000000000c2"]
+    assert queue[0] == QueueEntry(
+        "0000000000c1", "alice", "team", "nb.ipynb", "cpu-1", "base", None
+    )
+    assert queue[1].reason == "Waiting for the hub: down"
+
+
+def test_set_reasons_changes_only_the_reason_of_jobs_still_pending(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    waiting = _job("0000000000d1", parameters={"day": "monday"})
+    started = _job("0000000000d2", state=State.RUNNING, reason=None)
+    store.save_jobs([waiting, started])
+    store.set_reasons({waiting.id: "Group team's quota is full", started.id: "stale"})
+    got = store.job(waiting.id)
+    assert got.reason == "Group team's quota is full"
+    assert got.parameters == {"day": "monday"} and got.created_at == T0
+    assert store.job(started.id).reason is None
+    store.set_reasons({})  # nothing to do
