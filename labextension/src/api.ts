@@ -105,6 +105,22 @@ export class PrimeHubClient {
     return this.json<IJobList>(this.url('jobs') + query);
   }
 
+  /**
+   * The job event stream (`GET /primehub/api/jobs/events`, server-sent events) as text chunks.
+   * Sent like every other request (the server's auth applies); `signal` closes it.
+   */
+  async events(signal: AbortSignal): Promise<AsyncIterable<string>> {
+    const response = await this.request(this.url('jobs', 'events'), {
+      signal,
+      headers: { Accept: 'text/event-stream' }
+    });
+    const body = response.body;
+    if (!body) {
+      throw new PrimeHubApiError('The server answered the event stream without a body.', 0);
+    }
+    return readText(body);
+  }
+
   get(id: string): Promise<IJob> {
     return this.json<IJob>(this.url('jobs', encodeURIComponent(id)));
   }
@@ -150,5 +166,22 @@ export class PrimeHubClient {
 
   testToken(): Promise<ITokenTest> {
     return this.send<ITokenTest>(this.url('token', 'test'), 'POST');
+  }
+}
+
+/** A response body as text chunks, decoded as they arrive. */
+async function* readText(body: ReadableStream<Uint8Array>): AsyncIterable<string> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        return;
+      }
+      yield decoder.decode(value, { stream: true });
+    }
+  } finally {
+    reader.releaseLock();
   }
 }
