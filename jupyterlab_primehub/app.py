@@ -9,7 +9,7 @@ from pathlib import Path
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Float, Int, TraitError, Unicode, default, validate
+from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
 from primehub_executor import artifacts
 
@@ -48,6 +48,27 @@ class PrimeHubApp(ExtensionApp):
         config=True,
         help="How many local jobs run at the same time; the others wait in a FIFO queue.",
     )
+    warm_kernels = Int(
+        1,
+        config=True,
+        help="""Pre-started kernels kept ready for local jobs, per kernelspec in
+        warm_kernel_specs (each in an executor process waiting for a job; one job each, then a
+        new one starts). 0 disables them: every job starts its own kernel.""",
+    )
+    warm_kernel_specs = List(
+        Unicode(),
+        ["python3"],
+        config=True,
+        help="""Kernelspecs (names) that get pre-started kernels for local jobs; only Python
+        kernels are pre-started (others, and unknown names, are skipped with a warning).""",
+    )
+
+    @validate("warm_kernels")
+    def _check_warm_kernels(self, proposal: dict) -> int:
+        if proposal["value"] < 0:
+            raise TraitError("warm_kernels must be 0 (off) or more")
+        return proposal["value"]
+
     group_volume_root = Unicode(
         "",
         config=True,
@@ -150,6 +171,8 @@ class PrimeHubApp(ExtensionApp):
             artifact_retention=timedelta(days=self.artifacts_retention_days),
             log=log,
             on_activity=self._bump_activity,
+            warm_kernels=self.warm_kernels,
+            warm_kernel_names=tuple(self.warm_kernel_specs),
         )
         tokens = TokenStore(jobs_dir / "api-token")
         backends: dict[str, JobBackend] = {local.name: local}

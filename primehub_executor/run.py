@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -54,6 +54,9 @@ from primehub_jobs_contract.status import termination_message, write_status
 from primehub_jobs_contract.times import iso, utcnow
 
 from . import papermill_compat as pm
+
+if TYPE_CHECKING:
+    from .warm import WarmKernel
 
 EXIT_SUCCEEDED, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 143
 MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
@@ -117,6 +120,12 @@ class StreamingClient(NotebookClient):
             self.before_kernel_start()
         await super().async_start_new_kernel(**kwargs)
 
+    async def async_start_new_kernel_client(self) -> Any:
+        # A pre-started kernel skips async_start_new_kernel: put our handlers back here too.
+        if self.before_kernel_start is not None:
+            self.before_kernel_start()
+        return await super().async_start_new_kernel_client()
+
     def output(self, outs, msg, display_id, cell_index):  # type: ignore[no-untyped-def]
         if self.job_log is not None:
             content = msg.get("content", {})
@@ -130,9 +139,19 @@ class StreamingClient(NotebookClient):
 class Executor:
     """Runs one notebook; all state it reports goes through ``self.status``."""
 
-    def __init__(self, args: ExecutorSpec, log: JobLog) -> None:
+    def __init__(
+        self,
+        args: ExecutorSpec,
+        log: JobLog,
+        warm: WarmKernel | None = None,
+        job_env: dict[str, str] | None = None,
+    ) -> None:
         self.args = args
         self.log = log
+        #: A kernel started before this job (``primehub_executor.warm``), used once or discarded.
+        self.warm = warm
+        #: What this job adds to the kernel's environment (a pre-started kernel gets it set).
+        self.job_env = job_env or {}
         self.status: dict[str, Any] = {
             "jobId": args.job_id,
             "state": "running",
@@ -356,10 +375,25 @@ class Executor:
         )
         return kernel, spec.language
 
-    async def run_cells(self, kernel: str) -> None:
+    async def take_warm(self, kernel: str, language: str) -> WarmKernel | None:
+        """The pre-started kernel if this job can use it; else it is stopped and None."""
+        warm = self.warm
+        if warm is None:
+            return None
+        why = await warm.unusable_for(kernel, language)  # a cancel here: run() discards it
+        self.warm = None
+        if why is None:
+            return warm
+        self.log.event(f"The pre-started kernel is not used ({why}); starting a new one")
+        await warm.discard()
+        return None
+
+    async def run_cells(self, kernel: str, language: str = "python") -> None:
         assert self.nb is not None
+        warm = await self.take_warm(kernel, language)
         client = StreamingClient(
             self.nb,
+            km=warm.km if warm is not None else None,
             timeout=self.args.timeout,
             kernel_name=kernel,
             startup_timeout=120,
@@ -369,10 +403,18 @@ class Executor:
         )
         client.job_log = self.log
         client.before_kernel_start = self.install_signal_handlers
-        client.kernel_dir = self.kernel_dir = _private_kernel_dir()
+        if warm is not None:
+            client.kernel_dir = self.kernel_dir = warm.kernel_dir
+            self.log.event(
+                f"Using the pre-started kernel {kernel} (pid {warm.pid}); "
+                f"working folder {self.args.cwd}"
+            )
+        else:
+            client.kernel_dir = self.kernel_dir = _private_kernel_dir()
+            self.log.event(f"Starting kernel {kernel} in {self.args.cwd}")
         self.client = client
-        self.log.event(f"Starting kernel {kernel} in {self.args.cwd}")
-        async with client.async_setup_kernel():
+        # cleanup_kc: shut a pre-started kernel down at the end exactly like a kernel of our own.
+        async with client.async_setup_kernel(cleanup_kc=True):
             self.install_signal_handlers()
             provisioner = getattr(client.km, "provisioner", None)
             process = getattr(provisioner, "process", None)
@@ -380,6 +422,9 @@ class Executor:
                 self.status["kernelPid"] = process.pid
                 self.status["kernelPidStart"] = process_start_time(process.pid)
             self.write_status()
+            if warm is not None:
+                # Before the first cell: the job's folder, sys.path and environment.
+                await warm.enter_job(client, str(self.args.cwd), self.job_env)
             total = self.status["progress"]["total"]
             # Papermill's per-cell records (every cell, markdown too), so tools that read
             # papermill output work here. Iterate over a copy: markers may be inserted.
@@ -444,6 +489,10 @@ class Executor:
         return {"cellIndex": index, "ename": ename, "evalue": evalue}
 
     async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        # SIGTERM from the start on: stop, and conclude "cancelled" once the job task runs.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop, "cancel")
         self.write_status()
         self.log.event(f"Job {self.args.job_id or ''} running {self.args.input}".replace("  ", " "))
         try:
@@ -461,15 +510,17 @@ class Executor:
         except (OSError, ValueError) as e:
             self.finish("failed", None, f"Cannot read the notebook: {e}")
             return EXIT_FAILED
+        finally:
+            if self.nb is None and self.warm is not None:  # no cell will run: stop it now
+                await self.warm.discard()
+                self.warm = None
         self.write_status()
-        self.main_task = asyncio.ensure_future(self.run_cells(kernel))
-        loop = asyncio.get_running_loop()
+        self.main_task = asyncio.ensure_future(self.run_cells(kernel, _language))
+        if self.stop_reason is not None:  # SIGTERM while the notebook was read
+            self.main_task.cancel()
         timer = None
         if self.args.deadline:
             timer = loop.call_later(self.args.deadline, self.stop, "deadline")
-        # Also stop on SIGTERM during kernel startup, before run_cells installs the handlers.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop, "cancel")
         outcome: BaseException | None = None
         try:
             await self.main_task
@@ -478,6 +529,9 @@ class Executor:
         finally:
             if timer is not None:
                 timer.cancel()
+            if self.warm is not None:  # stopped before the pre-started kernel was taken
+                await self.warm.discard()
+                self.warm = None
             self.kill_kernel()
             if self.kernel_dir:
                 shutil.rmtree(self.kernel_dir, ignore_errors=True)
@@ -556,34 +610,56 @@ def _exit_text(ended: dict[str, Any]) -> str:
     return ": ".join(part for part in (ended.get("ename"), ended.get("evalue")) if part)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
+def load_spec(path: Path) -> ExecutorSpec | None:
+    """The job's spec with its defaults filled in, or None (the reason is on stderr)."""
     try:
-        spec = ExecutorSpec.read(args.spec)
+        spec = ExecutorSpec.read(path)
     except (OSError, SpecError) as e:
-        print(f"{EXECUTOR_MODULE}: cannot use the spec {args.spec}: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        print(f"{EXECUTOR_MODULE}: cannot use the spec {path}: {e}", file=sys.stderr)
+        return None
     spec.cwd = spec.cwd or str(Path(spec.input).resolve().parent)
     if spec.max_artifact_files is None:
         spec.max_artifact_files = artifacts_mod.DEFAULT_MAX_FILES
     if spec.max_artifact_bytes is None:
         spec.max_artifact_bytes = artifacts_mod.DEFAULT_MAX_BYTES
-    # The kernel inherits our environment: this is how the notebook finds its job id and folder.
-    os.environ["PRIMEHUB_JOB_ID"] = spec.job_id
+    return spec
+
+
+def job_environment(spec: ExecutorSpec) -> dict[str, str]:
+    """What the job adds to the kernel's environment: its id and artifacts folder (created)."""
+    env = {"PRIMEHUB_JOB_ID": spec.job_id}
     if spec.artifacts:
         Path(spec.artifacts).mkdir(parents=True, exist_ok=True)
-        os.environ["PRIMEHUB_JOB_ARTIFACTS"] = str(Path(spec.artifacts).resolve())
-    stream = open(spec.log_file, "a", buffering=1) if spec.log_file else sys.stdout  # noqa: SIM115
+        env["PRIMEHUB_JOB_ARTIFACTS"] = str(Path(spec.artifacts).resolve())
+    return env
+
+
+async def run_job(spec: ExecutorSpec, warm: WarmKernel | None = None) -> int:
+    """Run one job (on ``warm`` when it fits, else on a new kernel); returns the exit code."""
+    # A kernel we start inherits our environment: this is how the notebook finds its job id and
+    # folder. A pre-started kernel gets the same variables set before the first cell.
+    env = job_environment(spec)
+    os.environ.update(env)
+    # The executor's own process: nothing else waits on this loop, so plain file I/O is fine.
+    stream = open(spec.log_file, "a", buffering=1) if spec.log_file else sys.stdout  # noqa: SIM115, ASYNC230
     try:
-        executor = Executor(spec, JobLog(stream))
+        executor = Executor(spec, JobLog(stream), warm=warm, job_env=env)
         started = time.monotonic()
-        code = asyncio.run(executor.run())
+        code = await executor.run()
         executor.log.event(f"Executor exiting after {time.monotonic() - started:.1f} s")
         return code
     finally:
         if stream is not sys.stdout:
             stream.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    spec = load_spec(args.spec)
+    if spec is None:
+        return EXIT_USAGE
+    return asyncio.run(run_job(spec))
 
 
 if __name__ == "__main__":

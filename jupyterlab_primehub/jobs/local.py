@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from jupyter_client.kernelspec import KernelSpecManager
+
 from primehub_executor import artifacts
 from primehub_jobs_contract.errors import Conflict, InvalidRequest
 from primehub_jobs_contract.executor import (
@@ -37,6 +39,7 @@ from .backend import JobBackend
 from .exits import ExitWatcher
 from .model import EndedEarly, Job, JobError, JobRequest
 from .store import JobStore
+from .warm import WARM_MODULE, WarmPool, hand_over
 
 _FINAL = {s.value for s in FINAL_STATES}  # as the status file says them
 
@@ -63,6 +66,8 @@ class LocalJobRunner(JobBackend):
         python: str = sys.executable,
         log: logging.Logger | logging.LoggerAdapter | None = None,
         on_activity: Callable[[], None] | None = None,
+        warm_kernels: int = 0,
+        warm_kernel_names: tuple[str, ...] | list[str] = ("python3",),
     ) -> None:
         self.store = store
         self.jobs_dir = Path(jobs_dir)
@@ -82,6 +87,15 @@ class LocalJobRunner(JobBackend):
         self._wakeup = asyncio.Event()
         self.tick_errors = 0  # unexpected scheduler errors so far (logged; a health signal)
         self._last_retention = float("-inf")  # first check on the first tick
+        # Pre-started kernels (warm executors), one job each; 0 per kernelspec disables them.
+        self.warm = WarmPool(
+            self.jobs_dir / "warm",
+            count=warm_kernels,
+            kernels=warm_kernel_names,
+            command=(python, "-m", WARM_MODULE),
+            cwd=_PACKAGE_PARENT,
+            log=self.log,
+        )
         self._exits = ExitWatcher(self.wake)  # an executor's exit wakes the scheduler at once
         #: called with a job whenever the runner changes its record (ServerJobs sets it to
         #: publish the change on the lab's event stream)
@@ -111,6 +125,12 @@ class LocalJobRunner(JobBackend):
 
     async def start(self) -> None:
         await self.recover()
+        if self.warm.enabled:
+            try:
+                specs = await asyncio.to_thread(KernelSpecManager().get_all_specs)
+                await self.warm.start(specs)
+            except Exception:  # jobs still run, on kernels they start themselves
+                self.log.exception("PrimeHub jobs: cannot pre-start kernels")
         self._wakeup = asyncio.Event()
         self._task = asyncio.ensure_future(self._loop())
 
@@ -122,6 +142,7 @@ class LocalJobRunner(JobBackend):
             except asyncio.CancelledError:
                 pass
             self._task = None
+        await self.warm.stop()
         self._exits.close()
 
     def wake(self) -> None:
@@ -169,6 +190,8 @@ class LocalJobRunner(JobBackend):
         slots = self.max_concurrent - len(running) - len(self._starting)
         for job in pending[: max(slots, 0)]:
             await self._launch(job)
+        if self.warm.enabled:  # after the launches: a job takes a warm kernel, then we refill
+            await self.warm.fill()
         if (running or pending) and self.on_activity is not None:
             self.on_activity()
         if time.monotonic() - self._last_retention > 3600:
@@ -212,7 +235,9 @@ class LocalJobRunner(JobBackend):
         self._starting.add(job.id)
         try:
             loop = asyncio.get_running_loop()
-            proc = await loop.run_in_executor(None, self._spawn, args, files.log)
+            proc = await self._hand_to_warm(job, spec.kernel, files.spec)
+            if proc is None:
+                proc = await loop.run_in_executor(None, self._spawn, args, files.log)
         except OSError as e:
             self._starting.discard(job.id)
             self._finalize(job, State.FAILED, None, f"Could not start the executor: {e}")
@@ -230,6 +255,21 @@ class LocalJobRunner(JobBackend):
         self.log.info("PrimeHub job %s (%s) started, executor pid %s", job.id, job.name, proc.pid)
         if job.cancel_requested:  # cancelled while we were spawning
             self._send_cancel(job)
+
+    async def _hand_to_warm(
+        self, job: Job, kernel: str | None, spec_path: Path
+    ) -> subprocess.Popen | None:
+        """The warm executor of ``kernel`` now running this job, or None (start one)."""
+        warm = self.warm.take(kernel)
+        if warm is None:
+            return None
+        try:
+            await asyncio.to_thread(hand_over, warm, spec_path)
+        except OSError as e:  # it died meanwhile: the job starts its own executor
+            self.log.warning("PrimeHub job %s: pre-started kernel not usable: %s", job.id, e)
+            return None
+        self.log.info("PrimeHub job %s runs on a pre-started %s kernel", job.id, kernel)
+        return warm.proc
 
     def _spawn(self, args: list[str], log_path: Path) -> subprocess.Popen:
         with open(log_path, "ab") as log:
