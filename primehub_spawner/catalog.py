@@ -9,9 +9,12 @@ catalog file when it changes, so a ConfigMap update needs no hub restart.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -36,6 +39,35 @@ class CatalogError(ValueError):
 # libyaml's loader (in PyYAML's wheels) parses a large catalog several times faster than the
 # pure-Python one; both build the same objects with the same safe constructor.
 YAML_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a catalog is parsed and validated.
+
+    Loading allocates some 10^5 objects (nodes, dicts, strings), none in a cycle; every 700 of
+    them the collector runs, and in a hub whose heap holds JupyterHub and KubeSpawner each full
+    run walks that whole heap: in such a process this more than halved the time a large catalog
+    takes. Reference counting still frees everything at once; the collector resumes after, and
+    stays off if something else had turned it off. Safe across threads (a counter)."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _load_yaml(text: str, origin: str) -> Mapping[str, Any] | None:
@@ -229,7 +261,8 @@ class Catalog:
     @classmethod
     def from_yaml(cls, text: str, origin: str = "catalog") -> Catalog:
         """Parse and validate catalog YAML text."""
-        return cls.from_dict(_load_yaml(text, origin))
+        with _gc_paused():
+            return cls.from_dict(_load_yaml(text, origin))
 
     def is_member(self, group: Group, user: str, hub_groups: Iterable[str]) -> bool:
         """Membership = the user's JupyterHub groups plus the group's ``members`` list."""

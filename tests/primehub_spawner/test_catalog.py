@@ -253,3 +253,31 @@ def test_source_rereads_changed_file(tmp_path, catalog_dict):
 def test_source_missing_file(tmp_path):
     with pytest.raises(CatalogError, match="catalog file .*nope.yaml"):
         CatalogSource(path=str(tmp_path / "nope.yaml")).get()
+
+
+def test_no_garbage_collection_while_loading_and_back_after(monkeypatch, catalog_dict):
+    import gc
+
+    seen = []
+    parse = catalog_module._parse_catalog
+
+    def spy(data):
+        seen.append(gc.isenabled())
+        return parse(data)
+
+    monkeypatch.setattr(catalog_module, "_parse_catalog", spy)
+    text = yaml.safe_dump(catalog_dict)
+    assert gc.isenabled()
+    Catalog.from_yaml(text)
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(CatalogError):
+        Catalog.from_yaml("groups: [")
+    with pytest.raises(CatalogError):
+        Catalog.from_yaml("groups: {a: {instanceTypes: [nope]}}")
+    assert gc.isenabled()  # back on after errors too
+    gc.disable()  # someone else turned it off: it stays off
+    try:
+        Catalog.from_yaml(text)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
