@@ -1,11 +1,13 @@
 """``GET /hub/api/primehub/groups`` for 1,000 users on a real hub (local cluster).
 
 The reference ``jupyterhub_config.py`` with the bench catalog (one group whose members are all
-the users), on the local cluster. ``--users`` (default 1,000) users are created through the hub
-API (one bulk POST) and each gets an API token of their own. Then, with ``CONCURRENCY`` client
-threads, every user asks for their groups once (the first request of a user also creates the
-user's spawner object in the hub), and then ``ROUNDS`` more times in shuffled order: the steady
-state. Times are per request, client side, through the hub's proxy (what a browser or script
+the users), on the local cluster. ``--group-users`` (default 1,000) users are created through
+the hub API (one bulk POST) and each gets an API token of their own. Then, with
+``CONCURRENCY`` client threads, every user asks for their groups once (the first request of a
+user also creates the user's spawner object in the hub), and then ``ROUNDS`` more times in
+shuffled order: the steady state, in bursts interleaved with the same requests to JupyterHub's
+own ``GET /hub/api/user`` (same tokens, same proxy: the cost of an authenticated request, the
+peer). Times are per request, client side, through the hub's proxy (what a browser or script
 sees). No server is spawned: usage is 0 and the pod cache is empty apart from the watch.
 """
 
@@ -73,37 +75,69 @@ def _run(cluster: Any, count: int) -> Section:
             tokens = dict(zip(users, pool.map(token, users), strict=True))
         tokened = time.perf_counter() - started
 
-        def ask(user: str) -> float:
+        def ask(user: str, path: str = "/primehub/groups") -> float:
             t0 = time.perf_counter()
             r = session().get(
-                f"{hub.api_url}/primehub/groups",
-                headers={"Authorization": f"token {tokens[user]}"},
-                timeout=60,
+                hub.api_url + path, headers={"Authorization": f"token {tokens[user]}"}, timeout=60
             )
             took = time.perf_counter() - t0
             body = r.json() if r.status_code == 200 else None
-            if body is None or [g["name"] for g in body.get("groups", [])] != ["bench"]:
-                raise RuntimeError(f"groups of {user}: {r.status_code} {r.text[:300]}")
+            if path == "/user":  # JupyterHub's own: who the token's owner is
+                ok = body is not None and body.get("name") == user
+            else:
+                ok = body is not None and [g["name"] for g in body.get("groups", [])] == ["bench"]
+            if not ok:
+                raise RuntimeError(f"GET {path} of {user}: {r.status_code} {r.text[:300]}")
             return took
 
-        def burst(order: list[str]) -> tuple[list[float], float]:
+        def burst(order: list[str], path: str) -> tuple[list[float], float]:
             t0 = time.perf_counter()
             with ThreadPoolExecutor(CONCURRENCY) as pool:
-                samples = list(pool.map(ask, order))
+                samples = list(pool.map(lambda u: ask(u, path), order))
             return samples, time.perf_counter() - t0
 
-        first, first_total = burst(users)
-        order = [u for _ in range(ROUNDS) for u in users]
-        random.Random(16).shuffle(order)
-        steady, steady_total = burst(order)
+        first, first_total = burst(users, "/primehub/groups")
+        rng = random.Random(16)
+        steady, peer = [], []
+        steady_total = peer_total = 0.0
+        for _ in range(ROUNDS):  # interleaved bursts: ours, JupyterHub's /user, ours, ...
+            for path, samples in (("/primehub/groups", steady), ("/user", peer)):
+                order = list(users)
+                rng.shuffle(order)
+                got, took = burst(order, path)
+                samples += got
+                if path == "/user":
+                    peer_total += took
+                else:
+                    steady_total += took
     finally:
         if hub is not None:
             hub.stop()
         cluster.delete_namespace(namespace)
+    peer_name = "GET /hub/api/user"
     section.rows = [
-        Row("steady: p50", percentile(steady, 50), note=f"{len(steady):,} requests"),
-        Row("steady: p95", percentile(steady, 95), note=f"concurrency {CONCURRENCY}"),
-        Row("steady: requests per second", len(steady) / steady_total, unit="req/s"),
+        Row(
+            "steady: p50",
+            percentile(steady, 50),
+            percentile(peer, 50),
+            peer_name=peer_name,
+            note=f"{len(steady):,} requests each",
+        ),
+        Row(
+            "steady: p95",
+            percentile(steady, 95),
+            percentile(peer, 95),
+            peer_name=peer_name,
+            note=f"concurrency {CONCURRENCY}",
+        ),
+        Row(
+            "steady: requests per second",
+            len(steady) / steady_total,
+            len(peer) / peer_total,
+            unit="req/s",
+            peer_name=peer_name,
+            note="above 1: we serve more",
+        ),
         Row(
             "first request of each user: p50",
             percentile(first, 50),
@@ -120,6 +154,7 @@ def _run(cluster: Any, count: int) -> Section:
         "median_steady": median(steady),
         "samples_first": first,
         "samples_steady": steady,
+        "samples_peer_user": peer,
         "hub_logs": str(tmp),
     }
     return section
