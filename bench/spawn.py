@@ -120,7 +120,7 @@ def measure(cluster: Any, spawns: int, image: str = AGENT_IMAGE, name: str = "sp
             per_spawn("peer", ("reflector",)), "count", ks,
             note="periodic, not caused by the spawn"),
         Row("idle hub: reflector list+watch per minute", per_minute("ours"), per_minute("peer"),
-            "count", ks, note="ours has one more reflector: group pods for quotas"),
+            "count", ks, note="one pod watch serves KubeSpawner and quota (plus events)"),
         Row("failed spawns", len(failures["ours"]), len(failures["peer"]), "count", ks),
     ]  # fmt: skip
     section.ok = not any(failures.values())
