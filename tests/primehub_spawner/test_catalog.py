@@ -11,7 +11,7 @@ from primehub_spawner.catalog import Catalog, CatalogError, CatalogSource
 
 HERE = os.path.dirname(__file__)
 # PyYAML's wheels ship libyaml; a PyYAML built without it falls back to the pure loader.
-C_LOADER = getattr(yaml, "CSafeLoader", None)
+C_LOADER = catalog_module.YAML_LOADER if hasattr(yaml, "CSafeLoader") else None
 LOADERS = [
     pytest.param(yaml.SafeLoader, id="pure"),
     pytest.param(
@@ -281,3 +281,59 @@ def test_no_garbage_collection_while_loading_and_back_after(monkeypatch, catalog
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+TRICKY_YAML = [
+    "",
+    "a: 1",
+    "{a: 1, 2: b, 3.5: c, true: d, null: e, ~: f, 0x1F: g, 0o17: h, 1_000: i, 1:30: j}",
+    "a: [yes, No, on, OFF, y, n, .inf, -.Inf, .nan, 1e3, 6.8523015e+5, 0b101, -0, +12]",
+    "a: ['1', \"2\", !!str 3, !!int '4', !!float '5', !!bool 'true', !!null '']",
+    "a: 2001-12-14t21:59:43.10-05:00\nb: 2002-12-14\nc: !!binary aGVsbG8=",
+    "base: &b {x: 1, y: [1, 2]}\nuse: *b\nmerged: {<<: *b, y: 3}",
+    "list: &l [1, 2]\nagain: [*l, *l]",
+    "? [a, b]\n: c",
+    "? {a: 1}\n: c",
+    "a: !!set {x, y}\nb: !!omap [{x: 1}, {y: 2}]\nc: !!pairs [{x: 1}, {x: 2}]",
+    "a: 1\na: 2\nb: {c: 1, c: 3}",
+    "a: !!str [1]",
+    "a: !!map [1]",
+    "a: !!seq {b: 1}",
+    "a: !custom x",
+    "a: &r [*r]",
+    "a: |\n  multi\n  line\nb: >-\n  folded\n  text\nc: 'it''s'\nd: \"\\u00e9\\t\"",
+    "- [[[[[[[[[[1]]]]]]]]]]\n- {a: {b: {c: {d: []}}}}",
+    "a: !!int abc",
+    "a: !!bool maybe",
+]
+
+
+@pytest.mark.skipif(C_LOADER is None, reason="no libyaml")
+@pytest.mark.parametrize("text", TRICKY_YAML)
+def test_fast_loader_builds_what_safe_load_builds(text):
+    """The libyaml loader's shortcut for plain documents gives yaml.safe_load's data, or the
+    same exception, for plain and not-so-plain YAML (aliases, merges, tags, odd keys)."""
+
+    def load(loader):
+        try:
+            return "ok", yaml.load(text, Loader=loader)  # noqa: S506 (safe loaders)
+        except Exception as e:  # compare what each loader raises
+            return "error", type(e).__name__
+
+    fast, pure = load(C_LOADER), load(yaml.SafeLoader)
+    if fast[0] == "ok" and pure[0] == "ok" and "&r" in text:
+        assert fast[1]["a"][0] is fast[1]["a"]  # recursive alias built as PyYAML builds it
+    else:
+        assert fast == pure
+    if "use: *b" in text:
+        data = fast[1]
+        assert data["use"] is data["base"]  # aliases stay shared, as with yaml.safe_load
+
+
+def test_tagged_value_errors_are_catalog_errors(yaml_loader):
+    with pytest.raises(
+        CatalogError, match=r"catalog: not valid YAML: a value with an explicit tag"
+    ):
+        Catalog.from_yaml("groups: {g: {quota: {cpu: !!int abc}}}")
+    with pytest.raises(CatalogError, match=r"cannot be read \(KeyError: 'maybe'\)"):
+        Catalog.from_yaml("images: {i: {url: x, global: !!bool maybe}}")
