@@ -1,5 +1,3 @@
-import sys
+from .run import exit_now, main
 
-from .run import main
-
-sys.exit(main())
+exit_now(main())
