@@ -7,7 +7,8 @@ nbconvert; each run from request to finished output notebook. Before every measu
 warm server's next kernel must be ready, so its start never overlaps a measurement (ours or a
 peer's). The memory (RSS) a waiting warm kernel and its executor cost is read from /proc. Then
 50 one-cell jobs go through the local runner with concurrency 2, against the same jobs one by
-one.
+one. Last, what the jobs panel sees: the executor's end to 'succeeded' on the lab's event
+stream (``bench/job_events.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tempfile import TemporaryDirectory
 
 import nbformat
 
+from bench.job_events import lab_push_latency
 from bench.jupyter_server import start_server
 from bench.report import Row, Section, median
 from jupyterlab_primehub.jobs.warm import read_state
@@ -185,4 +187,8 @@ def run(args: argparse.Namespace) -> Section:
         "server_poll_interval": "PrimeHubApp.poll_interval default (1 s)",
         "client_poll_interval": 0.05,
     }
+    # What the jobs panel sees: the executor's end -> 'succeeded' on the lab's event stream.
+    push_row, push_samples = lab_push_latency(write_notebook, CELLS, PARAMETERS, repeat)
+    section.rows.append(push_row)
+    section.details["samples"]["lab_push"] = push_samples
     return section
