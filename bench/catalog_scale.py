@@ -152,6 +152,23 @@ def _ours(catalog_text: str, path: Path) -> tuple[Timed, float]:
     }, float(len(html))
 
 
+PURE_PAIRS = 3  # a pure-Python load takes seconds: a few samples
+
+
+def _pure_load(catalog_text: str) -> Callable[[], Any]:
+    """``Catalog.from_yaml`` with PyYAML's pure-Python ``SafeLoader``."""
+    import primehub_spawner.catalog as catalog_module
+
+    def load() -> None:
+        fast, catalog_module.YAML_LOADER = catalog_module.YAML_LOADER, yaml.SafeLoader
+        try:
+            catalog_module.Catalog.from_yaml(catalog_text)
+        finally:
+            catalog_module.YAML_LOADER = fast
+
+    return load
+
+
 def _peer(
     profile_list: list[dict[str, Any]], loop: asyncio.AbstractEventLoop
 ) -> tuple[Timed, float]:
@@ -222,6 +239,12 @@ def run(args: argparse.Namespace) -> Section:
             loads = _alternate(
                 [(k, our_ops[k]) for k in ("load", "reload", "unchanged")], repeat, load_cpu
             )
+            # the same load with PyYAML's pure-Python loader (what the hub used before), a few
+            # interleaved pairs: a reference that machine load shifts like ours
+            pure_cpu: dict[str, list[float]] = {}
+            pure = _alternate(
+                [("ours", our_ops["load"]), ("pure", _pure_load(text))], PURE_PAIRS, pure_cpu
+            )
             compared = _alternate(
                 [
                     ("ours form", our_ops["form"]),
@@ -260,6 +283,13 @@ def run(args: argparse.Namespace) -> Section:
     section.rows = [
         Row("catalog load (parse + validate YAML)", median(ours["load"]), note=cpu_note("load")),
         Row("catalog reload after a file edit", median(ours["reload"]), note=cpu_note("reload")),
+        Row(
+            f"catalog load, {PURE_PAIRS} pairs with the pure loader",
+            median(pure["ours"]),
+            median(pure["pure"]),
+            peer_name="same, PyYAML's pure SafeLoader",
+            note=f"CPU {median(pure_cpu['ours']):.3f} s vs {median(pure_cpu['pure']):.3f} s",
+        ),
         Row("catalog get, file unchanged (per spawn)", median(ours["unchanged"])),
         Row(
             "form render for a user in 50 groups",
@@ -281,6 +311,7 @@ def run(args: argparse.Namespace) -> Section:
         "catalog_yaml_bytes": len(text),
         "yaml_loader": loader,
         "load_cpu_seconds": load_cpu,
+        "pure_loader_pairs": {"wall": pure, "cpu": pure_cpu},
         "groups": GROUPS,
         "images": IMAGES,
         "instance_types": INSTANCE_TYPES,
