@@ -165,3 +165,33 @@ def test_without_javascript_choose_another_group_and_spawn(browser, demo_hub, sc
     finally:
         context.close()
         demo_hub.api("DELETE", "/users/bob/server")
+
+
+def test_the_script_builds_another_group_from_text_never_html(browser):
+    """Catalog text with markup in it (an admin's typo or a hostile edit) shows as text when the
+    script builds a group's choices from the page's JSON; nothing in it runs."""
+    from primehub_spawner.catalog import Catalog
+    from primehub_spawner.form import render_form
+
+    hostile = '<img src=x onerror="window.pwned=1"></script><b>'
+    entry = {"displayName": hostile, "description": hostile, "global": True}
+    catalog = Catalog.from_dict(
+        {
+            "instanceTypes": {"small": {"cpu": 1, "memory": "1Gi", **entry}},
+            "images": {"base": {"url": "x/y:1", **entry}},
+            "groups": {"a": {"members": ["u"]}, "b": {"members": ["u"], "displayName": hostile}},
+        }
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.set_content(f'<form id="spawn_form">{render_form(catalog.for_user("u"), {})}</form>')
+        page.select_option("#primehub-group", "b")
+        section = page.locator('section[data-group="b"]')
+        assert section.is_visible()
+        assert section.inner_text().count(hostile) == 4  # two names, two descriptions
+        assert section.get_attribute("aria-label") == f"Choices for group {hostile}"
+        assert page.locator("img, b").count() == 0
+        assert page.evaluate("window.pwned === undefined")
+    finally:
+        context.close()
