@@ -327,14 +327,16 @@ class AdmissionRound:
         now = s.clock()
         ttl = timedelta(seconds=s.settings.finished_ttl)
         prefix = job_object_name("")
-        # one query for the records of every Job, not one per Job
-        records = await s.db(s.store.jobs_by_id, [n.removeprefix(prefix) for n in k8s_jobs])
+        # one query for when every Job's job ended, not one per Job; a record is read only
+        # for a Job to delete
+        ended = await s.db(s.store.finish_times, [n.removeprefix(prefix) for n in k8s_jobs])
         for name in k8s_jobs:
-            job = records.get(name.removeprefix(prefix))
-            expired = job is not None and job.state.is_final and job.finished_at is not None
+            job_id = name.removeprefix(prefix)
+            finished_at = ended.get(job_id)
             # A Job we have no record of (e.g. a lost database) is only removed once it ended.
-            orphan_done = job is None and job_outcome(k8s_jobs[name], None, 0) is not None
-            if orphan_done or (expired and now - job.finished_at > ttl):
+            orphan_done = job_id not in ended and job_outcome(k8s_jobs[name], None, 0) is not None
+            if orphan_done or (finished_at is not None and now - finished_at > ttl):
+                job = None if orphan_done else await s.db(s.store.job, job_id)
                 if job is not None:
                     await s.save_log(job)
                     await s.db(s.store.save_job, job)

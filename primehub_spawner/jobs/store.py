@@ -12,11 +12,13 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from primehub_jobs_contract import sqlite as schema
 from primehub_jobs_contract.sqlite import Migration, SchemaTooNew
 from primehub_jobs_contract.states import State
+from primehub_jobs_contract.times import from_iso
 
 from .model import HubJob, Schedule
 
@@ -169,17 +171,18 @@ class JobStore:
         )
         return [HubJob.from_record(json.loads(r[0])) for r in rows], total
 
-    def jobs_by_id(self, job_ids: list[str]) -> dict[str, HubJob]:
-        """The jobs of ``job_ids`` that exist, by id (primary-key lookups, in a few queries)."""
-        found: dict[str, HubJob] = {}
+    def finish_times(self, job_ids: list[str]) -> dict[str, datetime | None]:
+        """For the jobs of ``job_ids`` that exist: when each ended (None while it has not);
+        read from the columns by primary key, no record decoded."""
+        found: dict[str, datetime | None] = {}
         for start in range(0, len(job_ids), _IDS_PER_QUERY):
             chunk = job_ids[start : start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
             rows = self._query(
-                f"SELECT data FROM jobs WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk)
+                f"SELECT id, state, finished_at FROM jobs WHERE id IN ({marks})", tuple(chunk)
             )
-            for (data,) in rows:
-                job = HubJob.from_record(json.loads(data))
-                found[job.id] = job
+            for job_id, state, finished_at in rows:
+                found[job_id] = from_iso(finished_at) if State(state).is_final else None
         return found
 
     def queue(self) -> list[QueueEntry]:

@@ -171,14 +171,20 @@ def test_save_jobs_that_fails_midway_saves_none_of_them(tmp_path):
     assert store.job(good.id).reason == "new reason"
 
 
-def test_jobs_by_id_reads_the_existing_ones_past_the_parameter_limit(tmp_path):
+def test_finish_times_of_the_existing_jobs_past_the_parameter_limit(tmp_path):
     store = JobStore(tmp_path / "jobs.sqlite")
     ids = [f"{i:012x}" for i in range(1200)]  # more ids than one query's parameters
-    store.save_jobs([_job(i) for i in ids[::2]])
-    found = store.jobs_by_id(ids)
-    assert sorted(found) == ids[::2]
-    assert all(found[i].id == i for i in found)
-    assert store.jobs_by_id([]) == {}
+    ended = T0.replace(hour=11)
+    store.save_jobs(
+        [
+            _job(i, state=State.SUCCEEDED, finished_at=ended) if n % 4 == 0 else _job(i)
+            for n, i in enumerate(ids[::2])
+        ]
+    )
+    found = store.finish_times(ids)
+    assert sorted(found) == ids[::2]  # missing ids are absent, not None
+    assert found[ids[0]] == ended and found[ids[2]] is None  # ended / still pending
+    assert store.finish_times([]) == {}
 
 
 def test_the_queue_is_the_pending_jobs_oldest_first_with_what_admission_needs(tmp_path):
