@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -254,3 +256,58 @@ def test_no_warm_kernel_outlives_the_server(tmp_path, how):
     for pid, _ in alive:  # do not leak them into other tests
         os.killpg(pid, signal.SIGKILL)
     assert not alive, f"left behind after {how}: {alive}"
+
+
+def test_a_job_of_another_kernelspec_gets_a_new_kernel_and_the_warm_one_is_stopped(
+    tmp_path, notebook, monkeypatch
+):
+    """The warm executor on its own: a job whose kernelspec is not the warm kernel's runs on a
+    kernel it starts itself (in the notebook's folder), and the unused warm kernel is killed."""
+    kernels = tmp_path / "share" / "kernels" / "other"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Other Python",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share"))
+    folder = tmp_path / "work"
+    notebook(folder / "nb.ipynb", "import os\nprint(os.getcwd())", kernel="other")
+    state_file = tmp_path / "warm.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "primehub_executor.warm", "python3", str(state_file)],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        end = time.monotonic() + WAIT
+        while not read_state(state_file):
+            assert proc.poll() is None and time.monotonic() < end
+            time.sleep(0.2)
+        warm = read_state(state_file)
+        spec = {
+            "input": str(folder / "nb.ipynb"),
+            "output": str(folder / "out.ipynb"),
+            "status_file": str(tmp_path / "status.json"),
+            "log_file": str(tmp_path / "job.log"),
+            "job_id": "other-kernel",
+        }
+        (tmp_path / "spec.json").write_text(json.dumps(spec))
+        proc.communicate(f"{tmp_path / 'spec.json'}\n".encode(), timeout=WAIT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0
+    status = read_status(tmp_path / "status.json")
+    assert status["state"] == "succeeded", status
+    assert status["kernelPid"] != warm["kernelPid"]
+    assert not is_alive(warm["kernelPid"], warm["kernelPidStart"])
+    log = (tmp_path / "job.log").read_text()
+    assert "The pre-started kernel is not used (it is python3, the job wants other)" in log
+    assert "Starting kernel other in" in log
+    out = nbformat.read(folder / "out.ipynb", as_version=4)
+    assert outputs(out) == [f"{folder}\n"]
