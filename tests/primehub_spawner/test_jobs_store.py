@@ -218,3 +218,54 @@ def test_set_reasons_changes_only_the_reason_of_jobs_still_pending(tmp_path):
     assert got.parameters == {"day": "monday"} and got.created_at == T0
     assert store.job(started.id).reason is None
     store.set_reasons({})  # nothing to do
+
+
+class _Jobs:
+    """The Kubernetes Jobs of a round, in memory (no pods: nothing is running)."""
+
+    def __init__(self, names: list[str]) -> None:
+        done = {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+        self.k8s = {n: {"metadata": {"name": n}, "status": done} for n in names}
+        self.deleted: list[str] = []
+
+    async def list_jobs(self) -> dict:
+        return dict(self.k8s)
+
+    def job_pods(self, name: str) -> list:
+        return []
+
+    async def delete_job(self, name: str) -> None:
+        self.deleted.append(name)
+        self.k8s.pop(name, None)
+
+
+def test_the_round_deletes_a_finished_jobs_kubernetes_job_after_the_ttl_from_the_finish_time(
+    tmp_path, catalog_dict
+):
+    import asyncio
+    from datetime import timedelta
+
+    from primehub_spawner.catalog import CatalogSource
+    from primehub_spawner.jobs.service import JobsService, Settings
+
+    store = JobStore(tmp_path / "jobs.sqlite")
+    now = T0 + timedelta(hours=1)
+    store.save_jobs(
+        [
+            _job("0000000000e1", state=State.SUCCEEDED, finished_at=now - timedelta(minutes=11)),
+            _job("0000000000e2", state=State.SUCCEEDED, finished_at=now - timedelta(minutes=9)),
+        ]
+    )
+    kube = _Jobs([f"primehub-job-{i}" for i in ("0000000000e1", "0000000000e2", "0000000000e3")])
+    service = JobsService(
+        store,
+        kube,
+        CatalogSource(data=catalog_dict),
+        tmp_path / "logs",
+        Settings(namespace="ns", finished_ttl=600),
+        clock=lambda: now,
+    )
+    asyncio.run(service.round.cleanup(asyncio.run(kube.list_jobs())))
+    # past the TTL: deleted; within it: kept; no record but ended (lost database): deleted
+    assert kube.deleted == ["primehub-job-0000000000e1", "primehub-job-0000000000e3"]
+    assert store.job("0000000000e1").state == State.SUCCEEDED  # the record stays
