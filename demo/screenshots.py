@@ -5,8 +5,8 @@
 - ``docs/images/spawn-form.png``: the spawn form of the demo hub (``jupyterhub_config.py`` with
   ``demo/catalog.yaml``) as ``bob`` sees it; needs the local cluster running
   (``python -m localk8s up``); the hub runs on free ports in a namespace of its own.
-- ``docs/images/demo-jobs-panel.png``: JupyterLab's PrimeHub jobs panel with a succeeded, a failed and
-  a running job (a standalone ``jupyter lab`` with the local job backend; no cluster).
+- ``docs/images/demo-jobs-panel.png``: JupyterLab's PrimeHub jobs panel with a succeeded, a
+  failed and a running job (a standalone ``jupyter lab`` with the local job backend; no cluster).
 
 Each PNG is checked to stay under 200 KB.
 """

@@ -373,6 +373,33 @@ class PrimeHubSpawner(KubeSpawner):
             self.log.warning("Refusing a quota decision for %s: %s", self.user.name, e)
             raise user_error(503, str(e)) from None
 
+    async def _reserve(
+        self,
+        key: str,
+        group: Any,
+        request: Resources,
+        ttl: float,
+        release_label: tuple[str, str] | None = None,
+    ) -> None:
+        """Check ``request`` of this user in ``group`` against both quotas and reserve it in the
+        hub's one ledger (:class:`QuotaExceeded` says why not), on a fresh pod cache."""
+        pods = await self.admission_pods()
+        # synchronous check-and-reserve: no await in between (see quota.py)
+        self.ledger.admit(
+            key,
+            user=self.user.name,
+            group=group.name,
+            user_label=label_value(self.user.name),
+            group_label=label_value(group.name),
+            request=request,
+            quota=group.quota,
+            project_quota=group.project_quota,
+            pods=pods,
+            now=time.monotonic(),
+            ttl=ttl,
+            release_label=release_label,
+        )
+
     async def usages(self, view: UserView) -> dict[str, Usage]:
         """Current usage of this user and of each of the user's groups."""
         await self._sweep_orphan_gateways()  # an orphan must not show as usage
@@ -426,24 +453,10 @@ class PrimeHubSpawner(KubeSpawner):
             self._launch_settings(),
         )
         await self._sweep_orphan_gateways()  # an orphan must not count against the quota
-        pods = await self.admission_pods()
         group = choice.group.group
         ttl = self.quota_reservation_seconds or self.start_timeout + 60
         try:
-            # synchronous check-and-reserve: no await in between (see quota.py)
-            self.ledger.admit(
-                self._reservation_key,
-                user=self.user.name,
-                group=group.name,
-                user_label=label_value(self.user.name),
-                group_label=label_value(group.name),
-                request=self._launch_usage(plan),
-                quota=group.quota,
-                project_quota=group.project_quota,
-                pods=pods,
-                now=time.monotonic(),
-                ttl=ttl,
-            )
+            await self._reserve(self._reservation_key, group, self._launch_usage(plan), ttl)
         except QuotaExceeded as e:
             self.log.info("Quota refused %s in %s: %s", self.user.name, group.name, e)
             raise user_error(403, str(e)) from None
@@ -965,21 +978,12 @@ class PrimeHubSpawner(KubeSpawner):
                 f"in group {request.group}.",
                 MEMBERSHIP,
             )
-        pods = await self.admission_pods()
-        group = group_view.group
         try:
-            self.ledger.admit(
+            await self._reserve(
                 request.key,
-                user=self.user.name,
-                group=group.name,
-                user_label=label_value(self.user.name),
-                group_label=label_value(group.name),
-                request=Resources(it.cpu, it.memory, it.gpu),
-                quota=group.quota,
-                project_quota=group.project_quota,
-                pods=pods,
-                now=time.monotonic(),
-                ttl=self.job_reservation_seconds,
+                group_view.group,
+                Resources(it.cpu, it.memory, it.gpu),
+                self.job_reservation_seconds,
                 release_label=(JOB_LABEL, request.job),
             )
         except QuotaExceeded as e:
