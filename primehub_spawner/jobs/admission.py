@@ -62,11 +62,13 @@ class AdmissionRound:
             # per-user limit keeps this O(users x limit), finished history is never read here;
             # pending jobs are read once, after the schedules fired
             started, _ = await s.db(s.store.jobs, states=STARTED, oldest_first=True, limit=-1)
-            for job in started:
-                await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
+            with s.kube.one_view():  # one pass over the pod cache for every job's pods
+                for job in started:
+                    await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
             await self.fire_schedules()  # after reconciling: "previous run active" is current
             # the queue as the decision needs it (a few columns, not each job's whole record)
-            await self.admit(await s.db(s.store.queue))
+            with s.kube.one_view():
+                await self.admit(await s.db(s.store.queue))
             await self.cleanup(k8s_jobs)
 
     async def reconcile(self, job: HubJob, k8s_job: dict | None) -> None:

@@ -8,7 +8,9 @@ pods/log get; persistentvolumeclaims get/create (group volumes that do not exist
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -24,6 +26,19 @@ def same_job(manifest: dict[str, Any], labels: dict[str, str]) -> bool:
     ours = manifest["metadata"].get("labels") or {}
     keys = (JOB_LABEL, "primehub.io/user", "component")
     return all(ours.get(k) is not None and labels.get(k) == ours.get(k) for k in keys)
+
+
+def pods_by_job(pods: dict[str, dict]) -> dict[str, list[dict]]:
+    """The cached pods of each Kubernetes Job (its ``job-name`` label), newest first."""
+    found: dict[str, list[dict]] = {}
+    for pod in pods.values():
+        name = (pod["metadata"].get("labels") or {}).get("job-name")
+        if name is not None:
+            found.setdefault(name, []).append(pod)
+    for group in found.values():
+        if len(group) > 1:
+            group.sort(key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
+    return found
 
 
 class KubeError(Exception):
@@ -58,6 +73,7 @@ class Kube:
         self.log = log
         self.timeout = request_timeout
         self.reflector: GroupPodReflector | None = None
+        self._by_job: dict[str, list[dict]] | None = None  # see one_view()
 
     async def start(self) -> None:
         """Load credentials (in-cluster or KUBECONFIG) and fill the pod cache."""
@@ -94,14 +110,20 @@ class Kube:
 
     def job_pods(self, job_name: str) -> list[dict]:
         """Pods of the Kubernetes Job ``job_name`` (from the cache), newest first."""
-        found = [
-            p
-            for p in self.pods.values()
-            if (p["metadata"].get("labels") or {}).get("job-name") == job_name
-        ]
-        return sorted(
-            found, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True
-        )
+        if self._by_job is not None:
+            return self._by_job.get(job_name, [])
+        return pods_by_job(self.pods).get(job_name, [])
+
+    @contextlib.contextmanager
+    def one_view(self) -> Iterator[None]:
+        """Within the block ``job_pods`` answers from one index of the pod cache made at its
+        start: a scheduling round asks for the pods of every started job, and one pass over
+        the cache is enough for all of them."""
+        self._by_job = pods_by_job(self.pods)
+        try:
+            yield
+        finally:
+            self._by_job = None
 
     async def _call(self, what: str, coro: Any, ok: tuple[int, ...] = ()) -> Any:
         return await call(what, coro, self.timeout, ok)

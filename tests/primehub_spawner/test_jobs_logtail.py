@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from pathlib import Path
 
 import yaml
@@ -78,6 +80,9 @@ class KubeletLogs:
         self.calls: list[dict] = []
         self.pods = {}
 
+    def one_view(self):  # the real one indexes the pod cache for a round
+        return contextlib.nullcontext()
+
     def job_pods(self, name: str) -> list:
         return [{"metadata": {"name": f"{name}-pod"}}]
 
@@ -129,3 +134,32 @@ def test_a_second_read_of_a_running_job_asks_kubernetes_only_for_new_lines(tmp_p
         assert data.startswith(b"line 1\n") and data.endswith(b"new 2\n")
 
     asyncio.run(play())
+
+
+def test_the_pods_of_each_job_come_from_one_pass_over_the_cache_newest_first():
+    from primehub_spawner.jobs.kube import Kube, pods_by_job
+
+    def pod(name, job, created):
+        labels = {"job-name": job} if job else {}
+        meta = {"name": name, "labels": labels, "creationTimestamp": created}
+        return f"ns/{name}", {"metadata": meta}
+
+    cache = dict(
+        [
+            pod("a-1", "job-a", "2026-11-29T10:00:00Z"),
+            pod("a-2", "job-a", "2026-11-29T11:00:00Z"),
+            pod("b-1", "job-b", "2026-11-29T10:30:00Z"),
+            pod("notebook", None, "2026-11-29T09:00:00Z"),
+        ]
+    )
+    index = pods_by_job(cache)
+    assert [p["metadata"]["name"] for p in index["job-a"]] == ["a-2", "a-1"]
+    assert set(index) == {"job-a", "job-b"}
+
+    kube = Kube("ns", logging.getLogger("test"))
+    kube.reflector = type("R", (), {"pods": cache})()
+    with kube.one_view():
+        cache.pop("ns/b-1")  # the round answers from the view it started with
+        assert [p["metadata"]["name"] for p in kube.job_pods("job-b")] == ["b-1"]
+    assert kube.job_pods("job-b") == []  # outside a round: the cache as it is now
+    assert [p["metadata"]["name"] for p in kube.job_pods("job-a")] == ["a-2", "a-1"]
