@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from primehub_jobs_contract.validation import JOB_ID
+
 
 @pytest.fixture
 def layout(jp_root_dir, tmp_path, notebook):
@@ -55,7 +57,10 @@ def _cases(outside_marker: str) -> list:
 async def _assert_nothing_created(api, jobs_dir):
     code, page = await api.call("GET", "jobs")
     assert code == 200 and page["total"] == 0
-    leftovers = [p.name for p in jobs_dir.iterdir() if p.is_dir()] if jobs_dir.exists() else []
+    # job folders (named by job id); the pre-started kernels' folder `warm` is not a job
+    leftovers = (
+        [p.name for p in jobs_dir.iterdir() if JOB_ID.match(p.name)] if jobs_dir.exists() else []
+    )
     assert leftovers == []
 
 

@@ -18,6 +18,7 @@ from jupyterlab_primehub.jobs import service as service_module
 from jupyterlab_primehub.jobs.store import JobStore
 from primehub_executor import artifacts
 from primehub_jobs_contract.executor import ExecutorSpec
+from primehub_jobs_contract.validation import JOB_ID
 
 ADVICE = "try again or contact your admin"
 
@@ -33,7 +34,10 @@ def db_full(*_args, **_kwargs):
 async def _nothing_created(api, jobs_dir) -> None:
     code, page = await api.call("GET", "jobs")
     assert code == 200 and page["total"] == 0, page
-    leftovers = [p.name for p in jobs_dir.iterdir() if p.is_dir()] if jobs_dir.exists() else []
+    # job folders (named by job id); the pre-started kernels' folder `warm` is not a job
+    leftovers = (
+        [p.name for p in jobs_dir.iterdir() if JOB_ID.match(p.name)] if jobs_dir.exists() else []
+    )
     assert leftovers == []
 
 
