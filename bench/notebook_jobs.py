@@ -1,7 +1,7 @@
 """Notebook jobs: our executor (REST API of a real jupyter server) vs papermill vs nbconvert.
 
 The same 10-cell notebook with a ``parameters`` cell runs, alternating between four: our server
-with a pre-started kernel (``warm_kernels=1``, the default), a second server with them off
+with a pre-started kernel (``warm_kernels=1``; opt-in for now), a second server with them off
 (``warm_kernels=0``: kernel start included, as for papermill and nbconvert), papermill and
 nbconvert; each run from request to finished output notebook. Before every measured run the
 warm server's next kernel must be ready, so its start never overlaps a measurement (ours or a
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> Section:
         write_notebook(root / "ten.ipynb", CELLS, "n = 1000\nlabel = 'default'")
         write_notebook(root / "small.ipynb", ["x * 2"], "x = 1")
         jobs_dir = Path(tmp) / "jobs"
-        server = start_server(root, jobs_dir, config={"max_concurrent_jobs": 2})
+        server = start_server(root, jobs_dir, config={"max_concurrent_jobs": 2, "warm_kernels": 1})
         cold_server = start_server(
             root, Path(tmp) / "jobs-cold", config={"max_concurrent_jobs": 2, "warm_kernels": 0}
         )

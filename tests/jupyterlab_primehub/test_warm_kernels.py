@@ -35,7 +35,8 @@ WAIT = 180
 
 @pytest.fixture
 def primehub_config(request):
-    return getattr(request, "param", {})
+    # pre-started kernels on (one python3) unless a test says otherwise: they are opt-in
+    return {"warm_kernels": 1, **getattr(request, "param", {})}
 
 
 def warm_states(jobs_dir: Path) -> list[dict]:
@@ -235,7 +236,9 @@ def test_no_warm_kernel_outlives_the_server(tmp_path, how):
     """Stopped (SIGTERM) or killed (SIGKILL, no clean-up code runs): the warm executor sees
     the end of its stdin and stops its kernel."""
     jobs_dir = tmp_path / "jobs"
-    server = start_server(tmp_path / "root", jobs_dir, config={"poll_interval": 0.2})
+    server = start_server(
+        tmp_path / "root", jobs_dir, config={"poll_interval": 0.2, "warm_kernels": 1}
+    )
     try:
         end = time.monotonic() + WAIT
         while not (states := warm_states(jobs_dir)):
