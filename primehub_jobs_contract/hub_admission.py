@@ -59,8 +59,13 @@ class AdmissionRequest:
 
     @property
     def key(self) -> str:
-        """The ledger key of its reservation (no pod has a name with a colon)."""
-        return f"job:{self.namespace}/{self.job}"
+        """The ledger key of its reservation."""
+        return reservation_key(self.namespace, self.job)
+
+
+def reservation_key(namespace: str, job: str) -> str:
+    """The ledger key of job ``job``'s reservation (no pod has a name with a colon)."""
+    return f"job:{namespace}/{job}"
 
 
 def parse_request(body: Any) -> AdmissionRequest:

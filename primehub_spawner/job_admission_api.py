@@ -28,6 +28,7 @@ from primehub_jobs_contract.hub_admission import (
     USER_GONE,
     AdmissionRequest,
     parse_request,
+    reservation_key,
 )
 
 __all__ = [
@@ -109,7 +110,7 @@ class JobAdmissionHandler(APIHandler):
         except JobAdmissionRefused as e:
             self._reply(e.status, {"message": e.message, "scope": e.scope})
             return
-        spawner.release_job(AdmissionRequest(job, user, "", "", namespace).key)
+        spawner.release_job(reservation_key(namespace, job))
         self.set_status(204)
         self.finish()
 
