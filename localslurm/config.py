@@ -67,6 +67,10 @@ class Settings:
 def slurm_conf(s: Settings) -> str:
     """slurm.conf of one node with ``s.cpus`` CPUs, ``s.memory_mib`` MiB and ``s.gpus`` GPUs."""
     d = s.state_dir
+    node = (
+        f"NodeName={s.node} NodeAddr=127.0.0.1 CPUs={s.cpus} RealMemory={s.memory_mib} "
+        f"Gres=gpu:{s.gpus} State=UNKNOWN"
+    )
     return f"""\
 # Written by localslurm: a one-node cluster for the demo and the tests.
 ClusterName={s.cluster}
@@ -105,7 +109,7 @@ Prolog={d}/prolog.sh
 Epilog={d}/epilog.sh
 TaskProlog={d}/task_prolog.sh
 PrologFlags=Alloc
-NodeName={s.node} NodeAddr=127.0.0.1 CPUs={s.cpus} RealMemory={s.memory_mib} Gres=gpu:{s.gpus} State=UNKNOWN
+{node}
 PartitionName={PARTITION} Nodes={s.node} Default=YES MaxTime=INFINITE State=UP
 """
 
