@@ -17,15 +17,17 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages: Go toolchain + sources for building the control plane, etcd, bubblewrap and
 # iproute2 for the node agent, containerd, runc and the CNI plugins for the real node, mmdebstrap
-# and gcc for the images, Chromium for the browser tests, Node.js for the lab extension.
+# and gcc for the images, Chromium for the browser tests, Node.js for the lab extension, SLURM
+# and munge for the local SLURM cluster (localslurm).
 APT_PACKAGES := golang-go golang-github-modern-go-reflect2-dev dpkg-dev rsync make etcd-server \
                 bubblewrap iproute2 iptables chromium nodejs npm git \
-                containerd runc containernetworking-plugins mmdebstrap gcc libc6-dev
+                containerd runc containernetworking-plugins mmdebstrap gcc libc6-dev \
+                slurm-wlm munge
 
 say = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup demo test lint test-ts test-python test-server test-cluster test-browser \
-        test-containers images bench k8s k8s-up k8s-down clean
+        test-containers test-slurm images bench k8s k8s-up k8s-down clean
 
 help:
 	@echo "make demo   - start the local Kubernetes cluster and JupyterHub with a demo catalog (http://127.0.0.1:8000)"
@@ -103,7 +105,11 @@ test-containers: k8s images
 	$(call say,The wheel and real containers: a hub spawning into the containerd node; the hub deployed inside it (deploy/))
 	$(PYTEST) tests/packaging tests/containers tests/incluster
 
-test: lint test-ts test-server test-cluster test-browser test-containers
+test-slurm: setup
+	$(call say,The SLURM spawner: unit tests and a real JupyterHub spawning through the local SLURM (localslurm))
+	$(PYTEST) tests/slurm
+
+test: lint test-ts test-server test-cluster test-browser test-containers test-slurm
 	$(call say,All tests passed)
 
 bench: k8s
