@@ -15,7 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +30,23 @@ DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 # Entry names end up in PVC names, labels and env names: keep them to a safe alphabet.
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _ENV_KEY = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+# SLURM-specific fields (the ``slurm`` mapping of an entry) end up in #SBATCH lines and a
+# shell script: plain names and absolute paths only, no spaces, quotes or newlines.
+_SLURM_NAME = re.compile(r"^[A-Za-z0-9_.+-]{1,128}$")
+_SLURM_CONSTRAINT = re.compile(r"^[A-Za-z0-9_.+&|,\[\]*()!:-]{1,256}$")
+_SLURM_PATH = re.compile(r"^/[A-Za-z0-9_./+-]{0,1023}$")
+_SLURM_MODULES = re.compile(r"^[A-Za-z0-9_./+-]+( [A-Za-z0-9_./+-]+){0,15}$")
+_SLURM_FIELDS = {
+    "instance type": {
+        "partition": _SLURM_NAME,
+        "constraint": _SLURM_CONSTRAINT,
+        "gres": _SLURM_NAME,
+    },
+    "image": {"venv": _SLURM_PATH, "conda": _SLURM_PATH, "modules": _SLURM_MODULES},
+    "group": {"account": _SLURM_NAME, "sharedPath": _SLURM_PATH},
+    "dataset": {"path": _SLURM_PATH},
+}
+_NO_SLURM: Mapping[str, str] = MappingProxyType({})
 
 
 class CatalogError(ValueError):
@@ -168,6 +185,9 @@ class InstanceType:
     node_selector: Mapping[str, str]
     tolerations: tuple[Mapping[str, Any], ...]
     is_global: bool
+    slurm: Mapping[str, str] = field(
+        default_factory=lambda: _NO_SLURM
+    )  # partition, constraint, gres (the GRES name)
 
 
 @dataclass(frozen=True)
@@ -182,6 +202,9 @@ class Image:
     type: str
     pull_secret: str
     is_global: bool
+    slurm: Mapping[str, str] = field(
+        default_factory=lambda: _NO_SLURM
+    )  # venv or conda (a prefix), modules (to load)
 
     def url_for(self, gpu: int) -> str:
         """The image reference to run on an instance type with ``gpu`` GPUs."""
@@ -217,6 +240,9 @@ class Dataset:
     home_symlink: bool
     launch_group_only: bool
     is_global: bool
+    slurm: Mapping[str, str] = field(
+        default_factory=lambda: _NO_SLURM
+    )  # path: where the data is on the SLURM cluster
 
     @property
     def mount_path(self) -> str:
@@ -257,6 +283,9 @@ class Group:
     images: tuple[str, ...]
     datasets: Mapping[str, bool]  # name -> writable granted by this group
     culling: Culling
+    slurm: Mapping[str, str] = field(
+        default_factory=lambda: _NO_SLURM
+    )  # account, sharedPath (the group's directory)
 
 
 @dataclass(frozen=True)
@@ -522,6 +551,25 @@ def _check_name(kind: str, name: Any) -> str:
     return name
 
 
+def _slurm(kind: str, where: str, raw: Any) -> Mapping[str, str]:
+    """An entry's ``slurm`` mapping (used by PrimeHubSlurmSpawner only), each value checked."""
+    fields = _SLURM_FIELDS[kind]
+    e = _Entry(f"{where}.slurm", raw, fields)
+    values = {}
+    for key, pattern in fields.items():
+        value = e.str(key)
+        if value and not pattern.match(value):
+            shape = "an absolute path" if pattern is _SLURM_PATH else "a SLURM name"
+            raise e.fail(
+                key, f"must be {shape} (letters, digits, '_', '.', '+', '-'), got {value!r}"
+            )
+        if value:
+            values[key] = value
+    if kind == "image" and "venv" in values and "conda" in values:
+        raise e.fail("conda", "give venv or conda, not both")
+    return MappingProxyType(values)
+
+
 def _section(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = data.get(key) or {}
     if not isinstance(value, Mapping):
@@ -572,6 +620,7 @@ def _parse_instance_type(name: str, raw: Any) -> InstanceType:
             "nodeSelector",
             "tolerations",
             "global",
+            "slurm",
         ),
     )
     cpu = e.quantity("cpu", parse_cpu, required=True)
@@ -615,6 +664,7 @@ def _parse_instance_type(name: str, raw: Any) -> InstanceType:
         node_selector=MappingProxyType(dict(node_selector)),
         tolerations=tuple(MappingProxyType(dict(t)) for t in tolerations),
         is_global=e.bool("global"),
+        slurm=_slurm("instance type", e.where, e.data.get("slurm")),
     )
 
 
@@ -622,7 +672,16 @@ def _parse_image(name: str, raw: Any) -> Image:
     e = _Entry(
         f"images.{name}",
         raw,
-        ("displayName", "description", "url", "urlForGpu", "type", "pullSecret", "global"),
+        (
+            "displayName",
+            "description",
+            "url",
+            "urlForGpu",
+            "type",
+            "pullSecret",
+            "global",
+            "slurm",
+        ),
     )
     image_type = e.str("type", "both")
     if image_type not in IMAGE_TYPES:
@@ -636,6 +695,7 @@ def _parse_image(name: str, raw: Any) -> Image:
         type=image_type,
         pull_secret=e.str("pullSecret"),
         is_global=e.bool("global"),
+        slurm=_slurm("image", e.where, e.data.get("slurm")),
     )
 
 
@@ -659,6 +719,7 @@ def _parse_dataset(name: str, raw: Any) -> Dataset:
             "homeSymlink",
             "launchGroupOnly",
             "global",
+            "slurm",
         ),
     )
     ds_type = e.str("type", required=True)
@@ -705,6 +766,7 @@ def _parse_dataset(name: str, raw: Any) -> Dataset:
         home_symlink=e.bool("homeSymlink"),
         launch_group_only=e.bool("launchGroupOnly"),
         is_global=e.bool("global"),
+        slurm=_slurm("dataset", e.where, e.data.get("slurm")),
     )
 
 
@@ -739,6 +801,7 @@ def _parse_group(
             "images",
             "datasets",
             "culling",
+            "slurm",
         ),
     )
     members = e.names("members")
@@ -797,6 +860,7 @@ def _parse_group(
         images=ims,
         datasets=MappingProxyType(grants),
         culling=Culling(ce.seconds("serverIdleTimeout"), ce.seconds("kernelIdleTimeout")),
+        slurm=_slurm("group", where, e.data.get("slurm")),
     )
 
 
