@@ -26,6 +26,7 @@ from pathlib import Path
 from primehub_jobs_contract.hub_admission import ADMIT_SCOPE, ADMIT_SCOPE_DESCRIPTION
 from primehub_spawner.groups_api import GroupsAPIHandler
 from primehub_spawner.job_admission_api import job_admission_handlers
+from primehub_spawner.server_logs_api import server_logs_handlers
 from primehub_spawner.pods import pod_setting_values
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
@@ -110,6 +111,8 @@ c.JupyterHub.extra_handlers = [(r"/api/primehub/groups", GroupsAPIHandler)]
 # POST /hub/api/primehub/job-admissions: the primehub-jobs service reserves each job's quota in
 # the spawner's ledger, so notebook spawns and jobs never overshoot a quota together.
 c.JupyterHub.extra_handlers += job_admission_handlers()
+# GET /hub/api/primehub/users/<user>/server(s/<name>)/logs: a user's own server's pod log.
+c.JupyterHub.extra_handlers += server_logs_handlers()
 c.JupyterHub.custom_scopes = {ADMIT_SCOPE: {"description": ADMIT_SCOPE_DESCRIPTION}}
 
 # ---- users (demo) ------------------------------------------------------------------------
