@@ -80,6 +80,8 @@ lint: setup
 	$(call say,ruff check and ruff format --check)
 	$(RUFF) check .
 	$(RUFF) format --check .
+	$(call say,ESLint and Prettier of the lab extension (jlpm lint:check; jlpm lint fixes))
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jlpm lint:check
 
 test-ts: setup
 	$(call say,TypeScript unit tests of the lab extension)

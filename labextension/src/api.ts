@@ -44,7 +44,10 @@ export class PrimeHubClient {
     return URLExt.join(this.settings.baseUrl, 'primehub', 'api', ...parts);
   }
 
-  private async request(url: string, init: RequestInit = {}): Promise<Response> {
+  private async request(
+    url: string,
+    init: RequestInit = {}
+  ): Promise<Response> {
     let response: Response;
     try {
       response = await ServerConnection.makeRequest(url, init, this.settings);
@@ -85,7 +88,8 @@ export class PrimeHubClient {
     return this.json<T>(url, {
       method,
       body: body === undefined ? undefined : JSON.stringify(body),
-      headers: body === undefined ? undefined : { 'Content-Type': 'application/json' }
+      headers:
+        body === undefined ? undefined : { 'Content-Type': 'application/json' }
     });
   }
 
@@ -116,7 +120,10 @@ export class PrimeHubClient {
     });
     const body = response.body;
     if (!body) {
-      throw new PrimeHubApiError('The server answered the event stream without a body.', 0);
+      throw new PrimeHubApiError(
+        'The server answered the event stream without a body.',
+        0
+      );
     }
     return readText(body);
   }
@@ -126,11 +133,16 @@ export class PrimeHubClient {
   }
 
   cancel(id: string): Promise<IJob> {
-    return this.send<IJob>(this.url('jobs', encodeURIComponent(id), 'cancel'), 'POST');
+    return this.send<IJob>(
+      this.url('jobs', encodeURIComponent(id), 'cancel'),
+      'POST'
+    );
   }
 
   async remove(id: string): Promise<void> {
-    await this.request(this.url('jobs', encodeURIComponent(id)), { method: 'DELETE' });
+    await this.request(this.url('jobs', encodeURIComponent(id)), {
+      method: 'DELETE'
+    });
   }
 
   async log(id: string, offset = 0): Promise<ILogChunk> {
@@ -141,15 +153,23 @@ export class PrimeHubClient {
     const text = await response.text();
     const header = Number(response.headers.get('X-Log-Offset'));
     // Without the header (an older server) the whole log came back: the offset is its size.
-    const nextOffset = Number.isFinite(header) && header > 0 ? header : offset + new Blob([text]).size;
+    const nextOffset =
+      Number.isFinite(header) && header > 0
+        ? header
+        : offset + new Blob([text]).size;
     return { text, nextOffset };
   }
 
   /** The artifacts zip as a Blob plus the file name the server suggests. */
   async artifacts(id: string): Promise<{ blob: Blob; filename: string }> {
-    const response = await this.request(this.url('jobs', encodeURIComponent(id), 'artifacts'));
+    const response = await this.request(
+      this.url('jobs', encodeURIComponent(id), 'artifacts')
+    );
     const disposition = response.headers.get('Content-Disposition') ?? '';
-    return { blob: await response.blob(), filename: downloadName(disposition) ?? `${id}-artifacts.zip` };
+    return {
+      blob: await response.blob(),
+      filename: downloadName(disposition) ?? `${id}-artifacts.zip`
+    };
   }
 
   tokenInfo(): Promise<ITokenInfo> {
@@ -170,7 +190,9 @@ export class PrimeHubClient {
 }
 
 /** A response body as text chunks, decoded as they arrive. */
-async function* readText(body: ReadableStream<Uint8Array>): AsyncIterable<string> {
+async function* readText(
+  body: ReadableStream<Uint8Array>
+): AsyncIterable<string> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   try {

@@ -30,7 +30,9 @@ export class AsyncAcceptDialog<T> extends Dialog<T> {
       return; // a double click or Enter while submitting must not submit twice
     }
     this.busy = true;
-    const node = this.node.querySelector<HTMLButtonElement>('.jp-Dialog-button.jp-mod-accept');
+    const node = this.node.querySelector<HTMLButtonElement>(
+      '.jp-Dialog-button.jp-mod-accept'
+    );
     const label = node?.querySelector('.jp-Dialog-buttonLabel');
     const original = label?.textContent ?? '';
     if (node) {

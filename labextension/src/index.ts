@@ -32,7 +32,12 @@ import { DisposableDelegate } from '@lumino/disposable';
 import { Menu } from '@lumino/widgets';
 
 import { PrimeHubClient } from './api';
-import { describeEndedEarly, describeError, IJob, IJobRequest } from './core/jobs';
+import {
+  describeEndedEarly,
+  describeError,
+  IJob,
+  IJobRequest
+} from './core/jobs';
 import { ICellLike } from './core/parameters';
 import { JobsModel } from './jobsModel';
 import { IJobActions, JobsPanel } from './jobsPanel';
@@ -135,7 +140,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       try {
-        await app.serviceManager.contents.get(job.outputPath, { content: false });
+        await app.serviceManager.contents.get(job.outputPath, {
+          content: false
+        });
       } catch {
         // E.g. a job cancelled before its first cell: say so instead of a generic error.
         await showErrorMessage(
@@ -154,7 +161,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const viewLog = (job: IJob): void => {
       let widget = logViews.get(job.id);
       if (!widget || widget.isDisposed) {
-        widget = new MainAreaWidget({ content: new JobLogView(client, job, trans) });
+        widget = new MainAreaWidget({
+          content: new JobLogView(client, job, trans)
+        });
         widget.id = `primehub-log-${job.id}`;
         widget.title.label = trans.__('Log: %1', job.name);
         widget.title.icon = jobsIcon;
@@ -177,7 +186,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         notebook = await readNotebook(app, path, panel);
       } catch (err) {
         if (!initial) {
-          await showErrorMessage(trans.__('Cannot read the notebook'), err as Error);
+          await showErrorMessage(
+            trans.__('Cannot read the notebook'),
+            err as Error
+          );
           return;
         }
         // Re-run of a job whose notebook is gone: the server will say so in the dialog.
@@ -196,7 +208,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
           trans
         });
       } catch (err) {
-        await showErrorMessage(trans.__('Submit Notebook as Job'), err as Error);
+        await showErrorMessage(
+          trans.__('Submit Notebook as Job'),
+          err as Error
+        );
         return;
       }
       if (job) {
@@ -220,7 +235,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           await client.cancel(job.id);
         } catch (err) {
-          await showErrorMessage(trans.__('Cannot cancel job "%1"', job.name), err as Error);
+          await showErrorMessage(
+            trans.__('Cannot cancel job "%1"', job.name),
+            err as Error
+          );
         }
         await model.refresh();
       },
@@ -253,7 +271,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           await client.remove(job.id);
         } catch (err) {
-          await showErrorMessage(trans.__('Cannot delete job "%1"', job.name), err as Error);
+          await showErrorMessage(
+            trans.__('Cannot delete job "%1"', job.name),
+            err as Error
+          );
         }
         await model.refresh();
       },
@@ -290,7 +311,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return;
       }
       const open = job.outputPath
-        ? [{ label: trans.__('Open output'), callback: () => void openOutput(job) }]
+        ? [
+            {
+              label: trans.__('Open output'),
+              callback: () => void openOutput(job)
+            }
+          ]
         : [];
       const log = { label: trans.__('View log'), callback: () => viewLog(job) };
       if (job.status === 'succeeded') {
@@ -327,7 +353,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     commands.addCommand(CommandIDs.apiToken, {
       label: trans.__('API Token…'),
-      caption: trans.__('Set, replace, clear or test the API token used for jobs'),
+      caption: trans.__(
+        'Set, replace, clear or test the API token used for jobs'
+      ),
       execute: () => showTokenDialog(client, trans)
     });
     commands.addCommand(CommandIDs.submitNotebook, {
@@ -423,7 +451,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
           apply(settings);
           settings.changed.connect(apply);
         })
-        .catch(reason => console.warn('PrimeHub: cannot load settings', reason));
+        .catch(reason =>
+          console.warn('PrimeHub: cannot load settings', reason)
+        );
     }
   }
 };

@@ -146,7 +146,10 @@ export class JobsPanel extends Widget {
   private render(): void {
     const trans = this.trans;
     const active = document.activeElement as HTMLElement | null;
-    const focusKey = active && this.node.contains(active) ? active.dataset.focusKey : undefined;
+    const focusKey =
+      active && this.node.contains(active)
+        ? active.dataset.focusKey
+        : undefined;
 
     const status = this.filter.value as JobStatus | '';
     const jobs = filterJobs(this.model.jobs, status);
@@ -158,7 +161,9 @@ export class JobsPanel extends Widget {
     } else if (jobs.length === 0) {
       message = status
         ? trans.__('No %1 jobs.', status)
-        : trans.__('No jobs yet. Use PrimeHub > Submit Notebook as Job… on a notebook.');
+        : trans.__(
+            'No jobs yet. Use PrimeHub > Submit Notebook as Job… on a notebook.'
+          );
     } else if (this.model.total > this.model.jobs.length) {
       message = trans.__(
         'Showing the newest %1 of %2 jobs.',
@@ -183,7 +188,12 @@ export class JobsPanel extends Widget {
     }
   }
 
-  private button(job: IJob, action: string, label: string, run: () => void): HTMLElement {
+  private button(
+    job: IJob,
+    action: string,
+    label: string,
+    run: () => void
+  ): HTMLElement {
     const button = document.createElement('button');
     button.className = `jp-Button jp-mod-styled jp-PrimeHub-action jp-PrimeHub-action-${action}`;
     button.textContent = label;
@@ -249,7 +259,10 @@ export class JobsPanel extends Widget {
     const created = document.createElement('span');
     created.className = 'jp-PrimeHub-created';
     created.textContent = formatTime(job.createdAt);
-    created.title = trans.__('Created %1', new Date(job.createdAt).toLocaleString());
+    created.title = trans.__(
+      'Created %1',
+      new Date(job.createdAt).toLocaleString()
+    );
     meta.appendChild(created);
     const duration = jobDuration(job.startedAt, job.finishedAt);
     if (duration) {
@@ -262,7 +275,9 @@ export class JobsPanel extends Widget {
     if (job.backend && job.backend !== 'local') {
       const backend = document.createElement('span');
       backend.className = 'jp-PrimeHub-backend';
-      backend.textContent = [job.backend, job.instanceType].filter(Boolean).join(' · ');
+      backend.textContent = [job.backend, job.instanceType]
+        .filter(Boolean)
+        .join(' · ');
       meta.appendChild(backend);
     }
     item.appendChild(meta);
@@ -271,14 +286,17 @@ export class JobsPanel extends Widget {
     if (params.length) {
       const paramLine = document.createElement('div');
       paramLine.className = 'jp-PrimeHub-jobParams';
-      paramLine.textContent = params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ');
+      paramLine.textContent = params
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(', ');
       item.appendChild(paramLine);
     }
 
     const note = jobNote(job);
     if (note) {
       const line = document.createElement('div');
-      line.className = note.kind === 'error' ? 'jp-PrimeHub-jobError' : 'jp-PrimeHub-jobNote';
+      line.className =
+        note.kind === 'error' ? 'jp-PrimeHub-jobError' : 'jp-PrimeHub-jobNote';
       line.textContent = note.text;
       line.title = note.text;
       item.appendChild(line);
@@ -289,10 +307,17 @@ export class JobsPanel extends Widget {
     const a = this.actions;
     if (job.outputPath && !isActive(job)) {
       actions.appendChild(
-        this.button(job, 'output', trans.__('Open output'), () => void a.openOutput(job))
+        this.button(
+          job,
+          'output',
+          trans.__('Open output'),
+          () => void a.openOutput(job)
+        )
       );
     }
-    actions.appendChild(this.button(job, 'log', trans.__('Log'), () => a.viewLog(job)));
+    actions.appendChild(
+      this.button(job, 'log', trans.__('Log'), () => a.viewLog(job))
+    );
     if (isActive(job)) {
       actions.appendChild(
         this.button(job, 'cancel', trans.__('Cancel'), () => void a.cancel(job))
@@ -302,7 +327,12 @@ export class JobsPanel extends Widget {
         this.button(job, 'rerun', trans.__('Re-run'), () => void a.rerun(job))
       );
       actions.appendChild(
-        this.button(job, 'artifacts', trans.__('Artifacts'), () => void a.downloadArtifacts(job))
+        this.button(
+          job,
+          'artifacts',
+          trans.__('Artifacts'),
+          () => void a.downloadArtifacts(job)
+        )
       );
       actions.appendChild(
         this.button(job, 'delete', trans.__('Delete'), () => void a.remove(job))

@@ -37,7 +37,11 @@ export class JobLogView extends Widget {
 
   private updateStatus(): void {
     this.statusLine.textContent = isActive(this.job)
-      ? this.trans.__('Job %1 is %2; the log updates live.', this.job.name, this.job.status)
+      ? this.trans.__(
+          'Job %1 is %2; the log updates live.',
+          this.job.name,
+          this.job.status
+        )
       : this.trans.__('Job %1 %2.', this.job.name, this.job.status);
   }
 
@@ -46,7 +50,8 @@ export class JobLogView extends Widget {
       return;
     }
     try {
-      const atEnd = this.pre.scrollTop + this.pre.clientHeight >= this.pre.scrollHeight - 8;
+      const atEnd =
+        this.pre.scrollTop + this.pre.clientHeight >= this.pre.scrollHeight - 8;
       // Read the job first: a log read after a final status is complete.
       this.job = await this.client.get(this.job.id);
       for (;;) {
@@ -71,7 +76,10 @@ export class JobLogView extends Widget {
       );
     }
     if (isActive(this.job) && !this.stopped) {
-      this.timer = setTimeout(() => void this.poll(), this.intervalSeconds * 1000);
+      this.timer = setTimeout(
+        () => void this.poll(),
+        this.intervalSeconds * 1000
+      );
     }
   }
 

@@ -80,15 +80,20 @@ export class SubmitForm extends Widget {
   private readonly trans: TranslationBundle;
   private readonly uid = `jp-PrimeHub-submit-${++formCounter}`;
   private readonly nameInput: HTMLInputElement;
-  private readonly paramInputs = new Map<string, HTMLInputElement | HTMLTextAreaElement>();
+  private readonly paramInputs = new Map<
+    string,
+    HTMLInputElement | HTMLTextAreaElement
+  >();
   private readonly paramErrors = new Map<string, HTMLElement>();
   private readonly parameters: IParameter[];
   private readonly kernelSelect: HTMLSelectElement;
   private readonly timeoutInput: HTMLInputElement;
   private readonly deadlineInput: HTMLInputElement;
   private readonly backendSelect: HTMLSelectElement | null = null;
-  private readonly instanceTypeInput: HTMLInputElement | HTMLSelectElement | null = null;
-  private readonly imageInput: HTMLInputElement | HTMLSelectElement | null = null;
+  private readonly instanceTypeInput:
+    HTMLInputElement | HTMLSelectElement | null = null;
+  private readonly imageInput: HTMLInputElement | HTMLSelectElement | null =
+    null;
   private readonly remoteSection: HTMLElement | null = null;
   private readonly errorNode: HTMLElement;
 
@@ -127,7 +132,12 @@ export class SubmitForm extends Widget {
     for (const [name, value] of Object.entries(previous)) {
       if (!this.parameters.some(p => p.name === name)) {
         const type = typeOfValue(value);
-        this.parameters.push({ name, type, source: JSON.stringify(value), comment: '' });
+        this.parameters.push({
+          name,
+          type,
+          source: JSON.stringify(value),
+          comment: ''
+        });
       }
     }
     const fieldset = document.createElement('fieldset');
@@ -186,7 +196,10 @@ export class SubmitForm extends Widget {
       trans.__('Per-cell timeout'),
       formatSeconds(initial.timeout),
       defaults.timeout
-        ? trans.__('Seconds or 30m, 2h. Empty: server default (%1 s).', defaults.timeout)
+        ? trans.__(
+            'Seconds or 30m, 2h. Empty: server default (%1 s).',
+            defaults.timeout
+          )
         : trans.__('Seconds or 30m, 2h. Empty: no limit.')
     );
     this.deadlineInput = this.addTextField(
@@ -195,7 +208,10 @@ export class SubmitForm extends Widget {
       trans.__('Deadline for the whole job'),
       formatSeconds(initial.deadline),
       defaults.deadline
-        ? trans.__('Seconds or 30m, 2h, 1d. Empty: server default (%1 s).', defaults.deadline)
+        ? trans.__(
+            'Seconds or 30m, 2h, 1d. Empty: server default (%1 s).',
+            defaults.deadline
+          )
         : trans.__('Seconds or 30m, 2h, 1d. Empty: no limit.')
     );
     const backends = backendNames(options.context);
@@ -204,7 +220,9 @@ export class SubmitForm extends Widget {
         const choice = toChoice(b);
         return {
           value: choice.name,
-          label: choice.description ? `${choice.name}: ${choice.description}` : choice.name
+          label: choice.description
+            ? `${choice.name}: ${choice.description}`
+            : choice.name
         };
       });
       const backendDefault =
@@ -245,7 +263,9 @@ export class SubmitForm extends Widget {
         initial.image ?? options.context.image ?? '',
         imageLabel
       );
-      this.instanceTypeInput.addEventListener('change', () => this.checkImage());
+      this.instanceTypeInput.addEventListener('change', () =>
+        this.checkImage()
+      );
       this.imageInput.addEventListener('change', () => this.checkImage());
       this.checkImage();
       node.appendChild(remote);
@@ -276,7 +296,11 @@ export class SubmitForm extends Widget {
     return `${this.uid}-${key}`;
   }
 
-  private addLabel(parent: HTMLElement, key: string, text: string): HTMLElement {
+  private addLabel(
+    parent: HTMLElement,
+    key: string,
+    text: string
+  ): HTMLElement {
     const row = document.createElement('div');
     row.className = 'jp-PrimeHub-field';
     const label = document.createElement('label');
@@ -287,7 +311,11 @@ export class SubmitForm extends Widget {
     return row;
   }
 
-  private addHelp(row: HTMLElement, key: string, help: string | undefined): void {
+  private addHelp(
+    row: HTMLElement,
+    key: string,
+    help: string | undefined
+  ): void {
     const error = document.createElement('div');
     error.className = 'jp-PrimeHub-fieldError';
     error.id = this.fieldId(`${key}-error`);
@@ -359,7 +387,10 @@ export class SubmitForm extends Widget {
     describe: (choice: IChoice | string) => string
   ): HTMLInputElement | HTMLSelectElement {
     if (choices && choices.length) {
-      const options = choices.map(c => ({ value: toChoice(c).name, label: describe(c) }));
+      const options = choices.map(c => ({
+        value: toChoice(c).name,
+        label: describe(c)
+      }));
       if (selected && !options.some(o => o.value === selected)) {
         options.unshift({ value: selected, label: selected });
       }
@@ -374,15 +405,25 @@ export class SubmitForm extends Widget {
     );
   }
 
-  private addParameterField(parent: HTMLElement, parameter: IParameter, text: string): void {
+  private addParameterField(
+    parent: HTMLElement,
+    parameter: IParameter,
+    text: string
+  ): void {
     const key = `param-${parameter.name}`;
     const typeLabel =
-      parameter.type === 'expression' ? this.trans.__('expression') : parameter.type;
+      parameter.type === 'expression'
+        ? this.trans.__('expression')
+        : parameter.type;
     const row = this.addLabel(parent, key, `${parameter.name} (${typeLabel})`);
     row.classList.add('jp-PrimeHub-parameter');
     row.dataset.parameter = parameter.name;
     let input: HTMLInputElement | HTMLTextAreaElement;
-    if (parameter.type === 'list' || parameter.type === 'dict' || text.includes('\n')) {
+    if (
+      parameter.type === 'list' ||
+      parameter.type === 'dict' ||
+      text.includes('\n')
+    ) {
       input = document.createElement('textarea');
       input.rows = Math.min(6, Math.max(2, text.split('\n').length));
     } else {
@@ -399,9 +440,14 @@ export class SubmitForm extends Widget {
     row.appendChild(input);
     let help = parameter.comment;
     if (parameter.type === 'str') {
-      help = [help, this.trans.__('Text, without quotes.')].filter(Boolean).join(' · ');
+      help = [help, this.trans.__('Text, without quotes.')]
+        .filter(Boolean)
+        .join(' · ');
     } else if (parameter.type === 'expression') {
-      help = [help, this.trans.__('Kept as written unless you type a literal value.')]
+      help = [
+        help,
+        this.trans.__('Kept as written unless you type a literal value.')
+      ]
         .filter(Boolean)
         .join(' · ');
     }
@@ -413,7 +459,11 @@ export class SubmitForm extends Widget {
     );
   }
 
-  private setFieldError(input: HTMLElement, errorNode: HTMLElement | null, message: string) {
+  private setFieldError(
+    input: HTMLElement,
+    errorNode: HTMLElement | null,
+    message: string
+  ) {
     if (errorNode) {
       errorNode.textContent = message;
       errorNode.hidden = !message;
@@ -445,7 +495,8 @@ export class SubmitForm extends Widget {
     const input = this.paramInputs.get(parameter.name)!;
     let problem: string | null = null;
     const untouchedExpression =
-      parameter.type === 'expression' && input.value.trim() === parameter.source.trim();
+      parameter.type === 'expression' &&
+      input.value.trim() === parameter.source.trim();
     if (!untouchedExpression) {
       try {
         readValue(parameter, input.value);
@@ -453,7 +504,11 @@ export class SubmitForm extends Widget {
         problem = err instanceof Error ? err.message : String(err);
       }
     }
-    this.setFieldError(input, this.paramErrors.get(parameter.name) ?? null, problem ?? '');
+    this.setFieldError(
+      input,
+      this.paramErrors.get(parameter.name) ?? null,
+      problem ?? ''
+    );
     return problem;
   }
 
@@ -463,14 +518,18 @@ export class SubmitForm extends Widget {
       this.setFieldError(input, this.errorNodeOf(input), '');
       return seconds;
     } catch (err) {
-      const message = err instanceof ParameterValueError ? err.message : String(err);
+      const message =
+        err instanceof ParameterValueError ? err.message : String(err);
       this.setFieldError(input, this.errorNodeOf(input), message);
       return undefined;
     }
   }
 
   /** The chosen instance type and image as the server described them (if it did). */
-  private chosen(list: (IChoice | string)[] | undefined, name: string | undefined) {
+  private chosen(
+    list: (IChoice | string)[] | undefined,
+    name: string | undefined
+  ) {
     return (list ?? []).map(toChoice).find(c => c.name === name);
   }
 
@@ -484,16 +543,25 @@ export class SubmitForm extends Widget {
       return null;
     }
     const context = this.options.context;
-    const instanceType = this.chosen(context.instanceTypes, this.instanceTypeInput?.value);
+    const instanceType = this.chosen(
+      context.instanceTypes,
+      this.instanceTypeInput?.value
+    );
     if (input instanceof HTMLSelectElement) {
       for (const option of Array.from(input.options)) {
-        option.disabled = !imageFits(this.chosen(context.images, option.value), instanceType);
+        option.disabled = !imageFits(
+          this.chosen(context.images, option.value),
+          instanceType
+        );
       }
     }
     const image = this.chosen(context.images, input.value);
     const problem = imageFits(image, instanceType)
       ? null
-      : this.trans.__('Image %1 needs an instance type with a GPU.', input.value);
+      : this.trans.__(
+          'Image %1 needs an instance type with a GPU.',
+          input.value
+        );
     this.setFieldError(input, this.errorNodeOf(input), problem ?? '');
     return problem;
   }
@@ -544,8 +612,14 @@ export class SubmitForm extends Widget {
     const notebookNames = new Set(this.options.parameters.map(p => p.name));
     const parameters = collectParameters(this.parameters, texts);
     for (const parameter of this.parameters) {
-      if (!notebookNames.has(parameter.name) && !(parameter.name in parameters)) {
-        parameters[parameter.name] = readValue(parameter, texts[parameter.name]);
+      if (
+        !notebookNames.has(parameter.name) &&
+        !(parameter.name in parameters)
+      ) {
+        parameters[parameter.name] = readValue(
+          parameter,
+          texts[parameter.name]
+        );
       }
     }
     const request: IJobRequest = {
@@ -599,7 +673,9 @@ export interface ISubmitFlowOptions {
  * Show the submit dialog; resolves with the created job, or null when the user cancelled.
  * Validation problems and server errors are shown in the dialog, which stays open.
  */
-export async function showSubmitDialog(options: ISubmitFlowOptions): Promise<IJob | null> {
+export async function showSubmitDialog(
+  options: ISubmitFlowOptions
+): Promise<IJob | null> {
   const { client, trans } = options;
   const context = await client.context();
   const form = new SubmitForm({

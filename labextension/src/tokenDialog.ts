@@ -52,9 +52,17 @@ export class TokenForm extends Widget {
 
     const buttons = document.createElement('div');
     buttons.className = 'jp-PrimeHub-tokenButtons';
-    buttons.appendChild(this.makeButton('save', trans.__('Save token'), () => this.save(), true));
-    buttons.appendChild(this.makeButton('test', trans.__('Test token'), () => this.test()));
-    this.clearButton = this.makeButton('clear', trans.__('Clear saved token'), () => this.clear());
+    buttons.appendChild(
+      this.makeButton('save', trans.__('Save token'), () => this.save(), true)
+    );
+    buttons.appendChild(
+      this.makeButton('test', trans.__('Test token'), () => this.test())
+    );
+    this.clearButton = this.makeButton(
+      'clear',
+      trans.__('Clear saved token'),
+      () => this.clear()
+    );
     buttons.appendChild(this.clearButton);
     this.node.appendChild(buttons);
 
@@ -97,14 +105,17 @@ export class TokenForm extends Widget {
     if (!info.set) {
       this.current.textContent = trans.__('No token is set.');
     } else if (info.source === 'user') {
-      this.current.textContent = trans.__('A token you saved is set (%1).', info.hint ?? '…');
+      this.current.textContent = trans.__(
+        'A token you saved is set (%1).',
+        info.hint ?? '…'
+      );
     } else {
       this.current.textContent = trans.__(
         "This server's own hub token is used (%1).",
         info.hint ?? '…'
       );
     }
-    this.current.dataset.source = info.set ? info.source ?? '' : 'none';
+    this.current.dataset.source = info.set ? (info.source ?? '') : 'none';
     this.clearButton.disabled = info.source !== 'user';
   }
 
@@ -178,12 +189,15 @@ export async function showTokenDialog(
   trans: TranslationBundle
 ): Promise<void> {
   const form = new TokenForm(client, trans);
-  const dialog = new TokenDialog({
-    title: trans.__('PrimeHub API Token'),
-    body: form,
-    buttons: [Dialog.okButton({ label: trans.__('Close') })],
-    focusNodeSelector: '#jp-PrimeHub-tokenInput'
-  }, form);
+  const dialog = new TokenDialog(
+    {
+      title: trans.__('PrimeHub API Token'),
+      body: form,
+      buttons: [Dialog.okButton({ label: trans.__('Close') })],
+      focusNodeSelector: '#jp-PrimeHub-tokenInput'
+    },
+    form
+  );
   dialog.addClass('jp-PrimeHub-tokenDialog');
   await dialog.launch();
 }

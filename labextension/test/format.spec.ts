@@ -26,9 +26,9 @@ describe('formatDuration', () => {
 
 describe('jobDuration', () => {
   it('measures from start to finish', () => {
-    expect(
-      jobDuration('2026-01-01T00:00:00Z', '2026-01-01T00:01:30Z')
-    ).toBe('1m 30s');
+    expect(jobDuration('2026-01-01T00:00:00Z', '2026-01-01T00:01:30Z')).toBe(
+      '1m 30s'
+    );
   });
 
   it('measures to now while running', () => {
@@ -66,13 +66,17 @@ describe('formatProgress', () => {
 describe('downloadName', () => {
   it('prefers the UTF-8 name of a non-Latin download', () => {
     const header =
-      "attachment; filename=\"job-0123-artifacts.zip\"; filename*=UTF-8''%E8%A8%93%E7%B7%B4-0123-artifacts.zip";
+      'attachment; filename="job-0123-artifacts.zip"; filename*=UTF-8\'\'%E8%A8%93%E7%B7%B4-0123-artifacts.zip';
     expect(downloadName(header)).toBe('訓練-0123-artifacts.zip');
   });
 
   it('falls back to the plain name', () => {
-    expect(downloadName('attachment; filename="a-1-artifacts.zip"')).toBe('a-1-artifacts.zip');
-    expect(downloadName("attachment; filename=\"x.zip\"; filename*=UTF-8''%E8%A8")).toBe('x.zip');
+    expect(downloadName('attachment; filename="a-1-artifacts.zip"')).toBe(
+      'a-1-artifacts.zip'
+    );
+    expect(
+      downloadName('attachment; filename="x.zip"; filename*=UTF-8\'\'%E8%A8')
+    ).toBe('x.zip');
     expect(downloadName('')).toBeNull();
   });
 });

@@ -42,14 +42,20 @@ describe('job helpers', () => {
   it('describes the failing cell from 1', () => {
     expect(
       describeError({
-        error: { cellIndex: 2, ename: 'ZeroDivisionError', evalue: 'division by zero' }
+        error: {
+          cellIndex: 2,
+          ename: 'ZeroDivisionError',
+          evalue: 'division by zero'
+        }
       })
     ).toBe('Cell 3: ZeroDivisionError: division by zero');
     expect(describeError({ error: null, reason: 'Cancelled by user' })).toBe(
       'Cancelled by user'
     );
     expect(
-      describeError({ error: { cellIndex: null, ename: 'Timeout', evalue: '' } })
+      describeError({
+        error: { cellIndex: null, ename: 'Timeout', evalue: '' }
+      })
     ).toBe('Timeout');
   });
 
@@ -68,7 +74,9 @@ describe('job helpers', () => {
         status: 'succeeded',
         endedEarly: { cellIndex: 0, ename: 'SystemExit', evalue: '' }
       })
-    ).toBe('Ended early at cell 1 (SystemExit); the remaining cells were not run.');
+    ).toBe(
+      'Ended early at cell 1 (SystemExit); the remaining cells were not run.'
+    );
     expect(jobNote(early)).toEqual({
       kind: 'info',
       text: 'Ended early at cell 2 (SystemExit: 0); the remaining cells were not run.'
@@ -86,8 +94,13 @@ describe('job helpers', () => {
       error: { cellIndex: 1, ename: 'SystemExit', evalue: '1' },
       endedEarly: null
     };
-    expect(jobNote(failed)).toEqual({ kind: 'error', text: 'Cell 2: SystemExit: 1' });
-    expect(jobNote({ ...plain, status: 'cancelled', reason: 'Cancelled by user' })).toEqual({
+    expect(jobNote(failed)).toEqual({
+      kind: 'error',
+      text: 'Cell 2: SystemExit: 1'
+    });
+    expect(
+      jobNote({ ...plain, status: 'cancelled', reason: 'Cancelled by user' })
+    ).toEqual({
       kind: 'error',
       text: 'Cancelled by user'
     });
@@ -105,7 +118,11 @@ describe('job helpers', () => {
   });
 
   it('notifies watched jobs once they are listed as finished', () => {
-    const listing = [job('a', 'failed', 'x'), job('b', 'succeeded', 'x'), job('c', 'running', 'x')];
+    const listing = [
+      job('a', 'failed', 'x'),
+      job('b', 'succeeded', 'x'),
+      job('c', 'running', 'x')
+    ];
     const watched = new Map([
       ['a', 1],
       ['c', 1]
@@ -118,9 +135,12 @@ describe('job helpers', () => {
 
   it('keeps a just-submitted job that an older listing does not hold yet', () => {
     const fresh = job('new', 'pending', 'x');
-    const result = reconcileWatched([job('old', 'succeeded', 'x')], 3, new Map([['new', 4]]), [
-      fresh
-    ]);
+    const result = reconcileWatched(
+      [job('old', 'succeeded', 'x')],
+      3,
+      new Map([['new', 4]]),
+      [fresh]
+    );
     expect(result.jobs.map(j => j.id)).toEqual(['new', 'old']);
     expect(result.gone).toEqual([]);
     expect(result.finished).toEqual([]);
@@ -147,8 +167,20 @@ describe('job helpers', () => {
 });
 
 describe('remote resource choices', () => {
-  const cpu = { name: 'cpu-1', displayName: 'CPU 1', cpu: 1, memory: '2Gi', gpu: 0 };
-  const gpu = { name: 'gpu-1', displayName: 'GPU 1', cpu: 4, memory: '16Gi', gpu: 1 };
+  const cpu = {
+    name: 'cpu-1',
+    displayName: 'CPU 1',
+    cpu: 1,
+    memory: '2Gi',
+    gpu: 0
+  };
+  const gpu = {
+    name: 'gpu-1',
+    displayName: 'GPU 1',
+    cpu: 4,
+    memory: '16Gi',
+    gpu: 1
+  };
   const cuda = { name: 'torch', displayName: 'PyTorch', type: 'gpu' };
   const base = { name: 'base', type: 'both' };
 

@@ -96,7 +96,9 @@ describe('SseParser', () => {
     expect(parser.push('ta: {"live":["local"]}\n\n: keep-alive\n\n')).toEqual([
       { event: 'ready', data: '{"live":["local"]}' }
     ]);
-    expect(parser.push('event: job\r\ndata: {"id":"a"}\r\n\r\ndata: x\ndata: y\n\n')).toEqual([
+    expect(
+      parser.push('event: job\r\ndata: {"id":"a"}\r\n\r\ndata: x\ndata: y\n\n')
+    ).toEqual([
       { event: 'job', data: '{"id":"a"}' },
       { event: 'message', data: 'x\ny' }
     ]);
@@ -111,7 +113,11 @@ describe('merging pushed changes', () => {
       ['c', { at: 2, job: null }],
       ['d', { at: 3, job: job('d', 'pending') }]
     ]);
-    const listing = [job('a', 'running'), job('b', 'running'), job('c', 'running')];
+    const listing = [
+      job('a', 'running'),
+      job('b', 'running'),
+      job('c', 'running')
+    ];
     const merged = mergePushed(listing, 2, pushed);
     expect(merged.map(j => [j.id, j.status])).toEqual([
       ['d', 'pending'],
@@ -123,8 +129,13 @@ describe('merging pushed changes', () => {
 
   it('replaces, adds and removes one job', () => {
     const jobs = [job('a', 'running')];
-    expect(applyPushed(jobs, 'a', job('a', 'succeeded'))[0].status).toBe('succeeded');
-    expect(applyPushed(jobs, 'b', job('b', 'pending')).map(j => j.id)).toEqual(['b', 'a']);
+    expect(applyPushed(jobs, 'a', job('a', 'succeeded'))[0].status).toBe(
+      'succeeded'
+    );
+    expect(applyPushed(jobs, 'b', job('b', 'pending')).map(j => j.id)).toEqual([
+      'b',
+      'a'
+    ]);
     expect(applyPushed(jobs, 'a', null)).toEqual([]);
   });
 });
@@ -149,9 +160,13 @@ describe('JobsSource', () => {
     await settle();
     expect(t.source.jobs[0].status).toBe('succeeded');
     expect(t.finished.map(j => j.id)).toEqual(['a']);
-    t.streams[0].push(sse('job', job('b', 'pending')) + sse('deleted', { id: 'a' }));
+    t.streams[0].push(
+      sse('job', job('b', 'pending')) + sse('deleted', { id: 'a' })
+    );
     await settle();
-    expect(t.source.jobs.map(j => [j.id, j.status])).toEqual([['b', 'pending']]);
+    expect(t.source.jobs.map(j => [j.id, j.status])).toEqual([
+      ['b', 'pending']
+    ]);
     expect(t.list.mock.calls.length).toBe(calls); // no listing was needed
 
     t.source.dispose();
@@ -160,14 +175,18 @@ describe('JobsSource', () => {
   it('does not let a listing sent before a push bring back the older state', async () => {
     let answer: (list: IJobList) => void = () => undefined;
     const t = setup(() => ({ jobs: [], total: 0 }));
-    t.list.mockImplementation(() => new Promise<IJobList>(resolve => (answer = resolve)));
+    t.list.mockImplementation(
+      () => new Promise<IJobList>(resolve => (answer = resolve))
+    );
     const started = t.source.start(); // the listing is on its way
     await settle();
     t.streams[0].push(sse('job', job('a', 'succeeded')));
     await settle();
     answer({ jobs: [job('a', 'running')], total: 1 }); // answered from before the push
     await started;
-    expect(t.source.jobs.map(j => [j.id, j.status])).toEqual([['a', 'succeeded']]);
+    expect(t.source.jobs.map(j => [j.id, j.status])).toEqual([
+      ['a', 'succeeded']
+    ]);
     expect(t.source.total).toBe(1);
     t.source.dispose();
   });

@@ -36,7 +36,7 @@ describe('parseParametersCell', () => {
           'seed = None',
           'layers = [64, 32,',
           '          16]',
-          "opts = {'a': 1, \"b\": [True, None]}",
+          'opts = {\'a\': 1, "b": [True, None]}',
           'coords = (1, 2)',
           'grid = np.arange(3)',
           'typed: float = 1',
@@ -52,7 +52,10 @@ describe('parseParametersCell', () => {
       value: 'mnist',
       comment: 'dataset name'
     });
-    expect(params.label).toMatchObject({ type: 'str', value: 'a # not a comment' });
+    expect(params.label).toMatchObject({
+      type: 'str',
+      value: 'a # not a comment'
+    });
     expect(params.debug).toMatchObject({ type: 'bool', value: false });
     expect(params.seed).toMatchObject({ type: 'none', value: null });
     expect(params.layers).toMatchObject({ type: 'list', value: [64, 32, 16] });
@@ -61,7 +64,10 @@ describe('parseParametersCell', () => {
       value: { a: 1, b: [true, null] }
     });
     expect(params.coords).toMatchObject({ type: 'list', value: [1, 2] });
-    expect(params.grid).toMatchObject({ type: 'expression', source: 'np.arange(3)' });
+    expect(params.grid).toMatchObject({
+      type: 'expression',
+      source: 'np.arange(3)'
+    });
     expect(params.grid.value).toBeUndefined();
     expect(params.typed).toMatchObject({ type: 'float', value: 1 });
     expect(params.big).toMatchObject({ type: 'int', value: 1000 });
@@ -106,16 +112,26 @@ describe('parseParametersCell', () => {
 describe('findParameters', () => {
   it('uses the first code cell tagged parameters', () => {
     const cells = [
-      { cell_type: 'markdown', source: 'x = 1', metadata: { tags: ['parameters'] } },
+      {
+        cell_type: 'markdown',
+        source: 'x = 1',
+        metadata: { tags: ['parameters'] }
+      },
       { cell_type: 'code', source: 'import os', metadata: {} },
-      { cell_type: 'code', source: ['a = 1\n', 'b = "s"'], metadata: { tags: ['parameters'] } },
+      {
+        cell_type: 'code',
+        source: ['a = 1\n', 'b = "s"'],
+        metadata: { tags: ['parameters'] }
+      },
       { cell_type: 'code', source: 'c = 3', metadata: { tags: ['parameters'] } }
     ];
     expect(findParameters(cells).map(p => p.name)).toEqual(['a', 'b']);
   });
 
   it('is empty without a parameters cell', () => {
-    expect(findParameters([{ cell_type: 'code', source: 'a = 1' }])).toEqual([]);
+    expect(findParameters([{ cell_type: 'code', source: 'a = 1' }])).toEqual(
+      []
+    );
   });
 });
 
@@ -131,9 +147,13 @@ describe('readValue', () => {
   });
 
   it('refuses what is not the type, saying what to type', () => {
-    expect(() => readValue(intP, '4.5')).toThrow('n must be a whole number, e.g. 3');
+    expect(() => readValue(intP, '4.5')).toThrow(
+      'n must be a whole number, e.g. 3'
+    );
     expect(() => readValue(intP, '')).toThrow(ParameterValueError);
-    expect(() => readValue(floatP, 'abc')).toThrow('x must be a number, e.g. 0.5');
+    expect(() => readValue(floatP, 'abc')).toThrow(
+      'x must be a number, e.g. 0.5'
+    );
     expect(() => readValue(boolP, 'maybe')).toThrow('b must be True or False');
     expect(() => readValue(listP, '{"a": 1}')).toThrow('a list is expected');
     expect(() => readValue(exprP, '')).toThrow('e needs a value');
@@ -161,7 +181,9 @@ describe('readValue', () => {
 });
 
 describe('collectParameters', () => {
-  const params = parseParametersCell('alpha = 0.1\nname = "a"\nsteps = 5\ngrid = f()');
+  const params = parseParametersCell(
+    'alpha = 0.1\nname = "a"\nsteps = 5\ngrid = f()'
+  );
 
   it('sends only what changed', () => {
     expect(
@@ -175,11 +197,15 @@ describe('collectParameters', () => {
   });
 
   it('sends a replaced expression as a literal', () => {
-    expect(collectParameters(params, { grid: '[1, 2]' })).toEqual({ grid: [1, 2] });
+    expect(collectParameters(params, { grid: '[1, 2]' })).toEqual({
+      grid: [1, 2]
+    });
   });
 
   it('lists every invalid field at once', () => {
-    expect(() => collectParameters(params, { alpha: 'x', steps: '1.5' })).toThrow(
+    expect(() =>
+      collectParameters(params, { alpha: 'x', steps: '1.5' })
+    ).toThrow(
       'alpha must be a number, e.g. 0.1\nsteps must be a whole number, e.g. 5'
     );
   });

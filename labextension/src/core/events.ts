@@ -97,7 +97,11 @@ export function mergePushed(
 }
 
 /** The list after one pushed change: the job replaced (or added first), or removed. */
-export function applyPushed(jobs: IJob[], id: string, job: IJob | null): IJob[] {
+export function applyPushed(
+  jobs: IJob[],
+  id: string,
+  job: IJob | null
+): IJob[] {
   const index = jobs.findIndex(j => j.id === id);
   if (job === null) {
     return index < 0 ? jobs : jobs.filter(j => j.id !== id);

@@ -61,7 +61,9 @@ export function formatProgress(progress: IProgress | null | undefined): string {
 }
 
 /** Progress as a fraction in [0, 1] for a progress bar; 0 when unknown. */
-export function progressFraction(progress: IProgress | null | undefined): number {
+export function progressFraction(
+  progress: IProgress | null | undefined
+): number {
   if (!progress || !Number.isFinite(progress.total) || progress.total <= 0) {
     return 0;
   }

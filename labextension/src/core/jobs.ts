@@ -5,7 +5,8 @@
 import { IProgress } from './format';
 import { ParamValue } from './parameters';
 
-export type JobStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type JobStatus =
+  'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 export const JOB_STATUSES: JobStatus[] = [
   'pending',
@@ -139,7 +140,7 @@ export function groupName(context: Pick<IContext, 'group'>): string | null {
   if (!group) {
     return null;
   }
-  return typeof group === 'string' ? group : group.name ?? null;
+  return typeof group === 'string' ? group : (group.name ?? null);
 }
 
 /**
@@ -162,12 +163,16 @@ export function describeError(job: Pick<IJob, 'error' | 'reason'>): string {
  * "Ended early at cell 3 (SystemExit: 0); the remaining cells were not run." — for a job that
  * succeeded through `sys.exit(0)`; "" otherwise. Cells are numbered from 1 for people.
  */
-export function describeEndedEarly(job: Pick<IJob, 'status' | 'endedEarly'>): string {
+export function describeEndedEarly(
+  job: Pick<IJob, 'status' | 'endedEarly'>
+): string {
   const ended = job.endedEarly;
   if (job.status !== 'succeeded' || !ended) {
     return '';
   }
-  const what = [ended.ename || 'SystemExit', ended.evalue].filter(Boolean).join(': ');
+  const what = [ended.ename || 'SystemExit', ended.evalue]
+    .filter(Boolean)
+    .join(': ');
   const where =
     ended.cellIndex === null || ended.cellIndex === undefined
       ? 'Ended early'
@@ -254,7 +259,10 @@ export function checkJobName(name: string): string | null {
 /** "CPU 1 (cpu-1): 1 CPU / 2Gi / 0 GPU" — an instance type as the spawn form shows it. */
 export function instanceTypeLabel(choice: IChoice | string): string {
   const it = toChoice(choice);
-  const name = it.displayName && it.displayName !== it.name ? `${it.displayName} (${it.name})` : it.name;
+  const name =
+    it.displayName && it.displayName !== it.name
+      ? `${it.displayName} (${it.name})`
+      : it.name;
   const parts: string[] = [];
   if (it.cpu !== undefined && it.cpu !== null) {
     parts.push(`${it.cpu} CPU`);
@@ -271,8 +279,15 @@ export function instanceTypeLabel(choice: IChoice | string): string {
 /** "PyTorch (torch), GPU" — an image with its kind (CPU, GPU or Universal). */
 export function imageLabel(choice: IChoice | string): string {
   const im = toChoice(choice);
-  const name = im.displayName && im.displayName !== im.name ? `${im.displayName} (${im.name})` : im.name;
-  const kinds: { [type: string]: string } = { cpu: 'CPU', gpu: 'GPU', both: 'Universal' };
+  const name =
+    im.displayName && im.displayName !== im.name
+      ? `${im.displayName} (${im.name})`
+      : im.name;
+  const kinds: { [type: string]: string } = {
+    cpu: 'CPU',
+    gpu: 'GPU',
+    both: 'Universal'
+  };
   const kind = im.type ? kinds[im.type] : undefined;
   return kind ? `${name}, ${kind}` : name;
 }
@@ -287,5 +302,10 @@ export function imageFits(
   }
   const im = toChoice(image);
   const it = toChoice(instanceType);
-  return !(im.type === 'gpu' && it.gpu !== undefined && it.gpu !== null && it.gpu <= 0);
+  return !(
+    im.type === 'gpu' &&
+    it.gpu !== undefined &&
+    it.gpu !== null &&
+    it.gpu <= 0
+  );
 }

@@ -173,7 +173,10 @@ export class JobsSource {
     let seconds = this.refreshInterval;
     if (this.error) {
       seconds = Math.max(10, this.refreshInterval);
-    } else if (this.stream === 'live' && active.every(job => this.pushedLive(job))) {
+    } else if (
+      this.stream === 'live' &&
+      active.every(job => this.pushedLive(job))
+    ) {
       seconds = Math.max(this.fallbackInterval, this.refreshInterval);
     }
     this.timer = setTimeout(() => void this.refresh(), seconds * 1000);

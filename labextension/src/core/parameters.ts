@@ -23,14 +23,7 @@ export type ParamValue =
  * `expression` something we cannot evaluate (e.g. `np.arange(3)`), kept as the notebook has it.
  */
 export type ParamType =
-  | 'int'
-  | 'float'
-  | 'bool'
-  | 'str'
-  | 'none'
-  | 'list'
-  | 'dict'
-  | 'expression';
+  'int' | 'float' | 'bool' | 'str' | 'none' | 'list' | 'dict' | 'expression';
 
 /** One parameter found in the parameters cell. */
 export interface IParameter {
@@ -206,10 +199,16 @@ class LiteralReader {
     if (ch === '{') {
       return this.mapping();
     }
-    if (ch === '"' || ch === "'" || /^[rRbBuU]['"]/.test(this.text.slice(this.pos, this.pos + 2))) {
+    if (
+      ch === '"' ||
+      ch === "'" ||
+      /^[rRbBuU]['"]/.test(this.text.slice(this.pos, this.pos + 2))
+    ) {
       return this.string();
     }
-    const word = /^(True|False|None|true|false|null)\b/.exec(this.text.slice(this.pos));
+    const word = /^(True|False|None|true|false|null)\b/.exec(
+      this.text.slice(this.pos)
+    );
     if (word) {
       this.pos += word[0].length;
       return word[0] === 'True' || word[0] === 'true'
@@ -218,9 +217,10 @@ class LiteralReader {
           ? false
           : null;
     }
-    const number = /^[-+]?(?:\d[\d_]*\.?[\d_]*(?:[eE][-+]?\d+)?|\.\d[\d_]*(?:[eE][-+]?\d+)?|inf\b|nan\b)/.exec(
-      this.text.slice(this.pos)
-    );
+    const number =
+      /^[-+]?(?:\d[\d_]*\.?[\d_]*(?:[eE][-+]?\d+)?|\.\d[\d_]*(?:[eE][-+]?\d+)?|inf\b|nan\b)/.exec(
+        this.text.slice(this.pos)
+      );
     if (number && !/^[-+]?(inf|nan)/.test(number[0])) {
       this.pos += number[0].length;
       const parsed = Number(number[0].replace(/_/g, ''));
@@ -264,7 +264,9 @@ class LiteralReader {
       }
       const key = this.value();
       if (typeof key !== 'string' && typeof key !== 'number') {
-        throw new ParameterValueError('dictionary keys must be strings or numbers');
+        throw new ParameterValueError(
+          'dictionary keys must be strings or numbers'
+        );
       }
       this.space();
       if (this.text[this.pos] !== ':') {
@@ -288,7 +290,9 @@ class LiteralReader {
       this.pos++;
     }
     const ch = this.text[this.pos];
-    const quote = this.text.startsWith(ch.repeat(3), this.pos) ? ch.repeat(3) : ch;
+    const quote = this.text.startsWith(ch.repeat(3), this.pos)
+      ? ch.repeat(3)
+      : ch;
     this.pos += quote.length;
     let out = '';
     for (;;) {
@@ -355,7 +359,10 @@ export function typeOfValue(value: ParamValue): ParamType {
 
 /** Whether a numeric literal in the notebook is written as a float (`1.0`, `1e-3`). */
 function writtenAsFloat(source: string): boolean {
-  return /^[-+]?(\d[\d_]*)?\.|[eE]/.test(source.trim()) && !/^[-+]?0[xob]/i.test(source.trim());
+  return (
+    /^[-+]?(\d[\d_]*)?\.|[eE]/.test(source.trim()) &&
+    !/^[-+]?0[xob]/i.test(source.trim())
+  );
 }
 
 /** Parse the source of a `parameters` cell into its parameters, in order (last wins on repeats). */
@@ -480,7 +487,10 @@ export function readValue(parameter: IParameter, text: string): ParamValue {
 }
 
 /** Deep equality of JSON values (to send only the parameters the user changed). */
-export function sameValue(a: ParamValue | undefined, b: ParamValue | undefined): boolean {
+export function sameValue(
+  a: ParamValue | undefined,
+  b: ParamValue | undefined
+): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
@@ -499,12 +509,18 @@ export function collectParameters(
     if (text === undefined) {
       continue;
     }
-    if (parameter.type === 'expression' && text.trim() === parameter.source.trim()) {
+    if (
+      parameter.type === 'expression' &&
+      text.trim() === parameter.source.trim()
+    ) {
       continue; // untouched: the notebook's own expression runs as written
     }
     try {
       const value = readValue(parameter, text);
-      if (parameter.type === 'expression' || !sameValue(value, parameter.value)) {
+      if (
+        parameter.type === 'expression' ||
+        !sameValue(value, parameter.value)
+      ) {
         result[parameter.name] = value;
       }
     } catch (err) {
@@ -528,8 +544,14 @@ export interface ICellLike {
 export function findParameters(cells: ICellLike[]): IParameter[] {
   for (const cell of cells) {
     const tags = cell.metadata?.tags;
-    if (cell.cell_type === 'code' && Array.isArray(tags) && tags.includes('parameters')) {
-      const source = Array.isArray(cell.source) ? cell.source.join('') : cell.source;
+    if (
+      cell.cell_type === 'code' &&
+      Array.isArray(tags) &&
+      tags.includes('parameters')
+    ) {
+      const source = Array.isArray(cell.source)
+        ? cell.source.join('')
+        : cell.source;
       return parseParametersCell(source);
     }
   }
