@@ -188,6 +188,9 @@ class InstanceType:
     slurm: Mapping[str, str] = field(
         default_factory=lambda: _NO_SLURM
     )  # partition, constraint, gres (the GRES name)
+    # seconds a notebook job of this type may wait for its pod to start (None: the jobs
+    # service's default, 0: no limit)
+    preparing_timeout: int | None = None
 
 
 @dataclass(frozen=True)
@@ -621,6 +624,7 @@ def _parse_instance_type(name: str, raw: Any) -> InstanceType:
             "tolerations",
             "global",
             "slurm",
+            "preparingTimeout",
         ),
     )
     cpu = e.quantity("cpu", parse_cpu, required=True)
@@ -665,6 +669,7 @@ def _parse_instance_type(name: str, raw: Any) -> InstanceType:
         tolerations=tuple(MappingProxyType(dict(t)) for t in tolerations),
         is_global=e.bool("global"),
         slurm=_slurm("instance type", e.where, e.data.get("slurm")),
+        preparing_timeout=e.seconds("preparingTimeout"),
     )
 
 

@@ -48,6 +48,38 @@ def describe_event(event: Mapping[str, Any]) -> str:
     return message or reason
 
 
+def unschedulable_message(pod: Mapping[str, Any]) -> str | None:
+    """The scheduler's verdict on a pod it could not place (its ``PodScheduled`` condition is
+    ``False`` with reason ``Unschedulable``, e.g. ``0/1 nodes are available: 1 Insufficient
+    nvidia.com/gpu.``), else None. Used by spawns and by the jobs service."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "False"
+            and cond.get("reason") == "Unschedulable"
+        ):
+            return cond.get("message") or cond.get("reason")
+    return None
+
+
+def image_failure(pod: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(reason, detail)`` of a container that cannot get its image (``ErrImagePull``,
+    ``ImagePullBackOff``, ``InvalidImageName``, ...), else None."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in IMAGE_FAILURES:
+            return waiting["reason"], waiting.get("message") or status.get("image") or ""
+    return None
+
+
+def events_about(
+    events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """The events about this very pod (by uid: an earlier pod of the same name may have failed)."""
+    uid = (pod.get("metadata") or {}).get("uid")
+    return [e for e in events if uid and (e.get("involvedObject") or {}).get("uid") == uid]
+
+
 def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | None) -> str | None:
     """Why this spawn cannot succeed by waiting (``None`` while it still may).
 
@@ -57,20 +89,12 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
     """
     if pod is not None:
         # The scheduler writes its verdict on the pod itself (faster than the Event).
-        for cond in (pod.get("status") or {}).get("conditions") or []:
-            message = cond.get("message") or ""
-            if (
-                cond.get("type") == "PodScheduled"
-                and cond.get("status") == "False"
-                and cond.get("reason") == "Unschedulable"
-                and _UNSCHEDULABLE.search(message)
-            ):
-                return f"The server cannot be scheduled: {message}"
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (status.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in IMAGE_FAILURES:
-                detail = waiting.get("message") or status.get("image") or ""
-                return f"Cannot pull image ({waiting['reason']}): {detail}".rstrip(": ")
+        message = unschedulable_message(pod)
+        if message and _UNSCHEDULABLE.search(message):
+            return f"The server cannot be scheduled: {message}"
+        failure = image_failure(pod)
+        if failure is not None:
+            return f"Cannot pull image ({failure[0]}): {failure[1]}".rstrip(": ")
     events = list(events)
     # A kubelet reports a failed pull twice: 'Failed to pull image "<image>": <why>' and then
     # just 'Error: ErrImagePull'. The first says what the user must change.

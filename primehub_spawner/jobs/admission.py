@@ -19,7 +19,7 @@ from primehub_jobs_contract.hub_admission import GROUP, MEMBERSHIP, USER_GONE
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import iso
 
-from ..catalog import UserView
+from ..catalog import Catalog, UserView
 from ..launch import LaunchRequest, LaunchSettings, PodPlan, label_value, plan_launch
 from ..podcache import StaleCache
 from ..quantities import Resources
@@ -28,7 +28,13 @@ from .hub_ledger import Refusal
 from .kube import KubeError
 from .manifest import JOB_COMPONENT, JobPaths, executor_spec, job_manifest, job_object_name
 from .model import HubJob
-from .outcome import final_outcome, job_outcome, pending_reason
+from .outcome import (
+    final_outcome,
+    job_outcome,
+    pending_reason,
+    preparing_expired,
+    timed_out_reason,
+)
 from .queue import InFlight, QueuedJob, admit
 from .requests import SubmitRequest
 from .shared import Caller, NotMember, Shared
@@ -62,17 +68,30 @@ class AdmissionRound:
             # per-user limit keeps this O(users x limit), finished history is never read here;
             # pending jobs are read once, after the schedules fired
             started, _ = await s.db(s.store.jobs, states=STARTED, oldest_first=True, limit=-1)
+            catalog = await self.catalog_if_valid() if started else None
             with s.kube.one_view():  # one pass over the pod cache for every job's pods
                 for job in started:
-                    await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)))
+                    await self.reconcile(job, k8s_jobs.get(job_object_name(job.id)), catalog)
             await self.fire_schedules()  # after reconciling: "previous run active" is current
             # the queue as the decision needs it (a few columns, not each job's whole record)
             with s.kube.one_view():
                 await self.admit(await s.db(s.store.queue))
             await self.cleanup(k8s_jobs)
 
-    async def reconcile(self, job: HubJob, k8s_job: dict | None) -> None:
-        """Bring a started job up to date with its Kubernetes Job (None: gone) and pod."""
+    async def catalog_if_valid(self) -> Catalog | None:
+        """The catalog, or None while it is invalid (started jobs are reconciled anyway, with
+        the service's default preparing timeout)."""
+        try:
+            return await self.shared.load_catalog()
+        except Unavailable:
+            return None
+
+    async def reconcile(
+        self, job: HubJob, k8s_job: dict | None, catalog: Catalog | None = None
+    ) -> None:
+        """Bring a started job up to date with its Kubernetes Job (None: gone) and pod; a job
+        whose pod has not started within its preparing timeout is failed with the reason it
+        was waiting for, its pod deleted and its quota given back."""
         s = self.shared
         if k8s_job is None and job.state == State.PREPARING and job.reason == CREATING:
             # the service stopped between saving "preparing" and creating the Job: it was never
@@ -83,9 +102,13 @@ class AdmissionRound:
             s.log.info("Job %s: its Kubernetes Job was never created; queued again", job.id)
             await s.db(s.store.save_job, job)
             return
-        before = (job.state, job.reason, job.started_at)
+        before = (job.state, job.reason, job.started_at, job.preparing_since)
         if k8s_job is not None and job.reason == CREATING:
             job.reason = CREATED  # created, though the service stopped before it said so
+        if k8s_job is not None and job.preparing_since is None:
+            job.preparing_since = s.clock()  # (a job launched by an older version)
+        it = catalog.instance_types.get(job.instance_type) if catalog is not None else None
+        request = Resources(it.cpu, it.memory, it.gpu) if it is not None else None
         pods = s.kube.job_pods(job_object_name(job.id))
         pod = pods[0] if pods else None
         outcome = final_outcome(k8s_job, pod, job.deadline)
@@ -103,9 +126,33 @@ class AdmissionRound:
                 job.started_at = s.clock()
                 s.log.info("Job %s running in pod %s", job.id, pod["metadata"]["name"])
             elif phase == "Pending":
-                job.reason = pending_reason(pod)
-        if (job.state, job.reason, job.started_at) != before or job.log_saved:
+                job.reason = pending_reason(pod, request)
+        if outcome is None and job.state == State.PREPARING:
+            timeout = s.settings.preparing_timeout
+            if it is not None and it.preparing_timeout is not None:
+                timeout = it.preparing_timeout
+            if preparing_expired(job.preparing_since, s.clock(), timeout):
+                await self.time_out(job, timeout)
+                return
+        if (job.state, job.reason, job.started_at, job.preparing_since) != before or (
+            job.log_saved
+        ):
             await s.db(s.store.save_job, job)
+
+    async def time_out(self, job: HubJob, timeout: float) -> None:
+        """Fail a job whose pod did not start within ``timeout`` seconds: delete its Job and
+        pod (so they hold no quota and never start later), then record why it was waiting
+        (``finish`` gives its reservation in the hub's ledger back). While Kubernetes does
+        not answer, the job stays as it is and the next round tries again."""
+        s = self.shared
+        try:
+            await s.delete_k8s(job)
+        except KubeError as e:
+            s.log.warning("Job %s: preparing timeout, could not delete its Job: %s", job.id, e)
+            await s.db(s.store.save_job, job)
+            return
+        s.finish(job, State.FAILED, timed_out_reason(timeout, job.reason))
+        await s.db(s.store.save_job, job)
 
     async def admit(self, pending: list[QueueEntry]) -> None:
         """Start the pending jobs the quotas allow (oldest first); the others say why they
@@ -319,6 +366,7 @@ class AdmissionRound:
             s.finish(job, State.FAILED, str(e))  # (gives the hub's reservation back)
         else:
             job.reason = CREATED  # from now on, a missing Job was deleted outside PrimeHub
+            job.preparing_since = s.clock()  # the preparing timeout counts from here
             s.log.info("Job %s: Kubernetes Job %s created", job.id, manifest["metadata"]["name"])
         await s.db(s.store.save_job, job)
 

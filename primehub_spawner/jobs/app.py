@@ -132,6 +132,14 @@ class JobsApp(PodSettingsOptions, Application):
         help="""Seconds a finished Job and its pod are kept before the service deletes them
         (ttlSecondsAfterFinished is not enabled on Kubernetes 1.20). The log is saved first.""",
     )
+    preparing_timeout = Float(
+        600,
+        config=True,
+        help="""Seconds a job's pod may take to start running (scheduled, image pulled,
+        volumes mounted) before the job fails with the reason it was waiting for, its pod is
+        deleted and its quota given back (PrimeHub: 10 minutes). An instance type's
+        ``preparingTimeout`` in the catalog overrides it; 0: no limit.""",
+    )
     log_retention_days = Float(
         7, config=True, help="Days the saved log of a finished job is kept (PrimeHub: 7)."
     )
@@ -227,6 +235,7 @@ class JobsApp(PodSettingsOptions, Application):
             default_deadline=self.default_deadline,
             max_deadline=self.max_deadline,
             finished_ttl=self.finished_ttl,
+            preparing_timeout=self.preparing_timeout,
             log_retention=timedelta(days=self.log_retention_days),
             history_retention=timedelta(days=self.history_retention_days),
             max_active_jobs_per_user=self.max_active_jobs_per_user,

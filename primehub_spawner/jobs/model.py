@@ -11,7 +11,14 @@ from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import from_iso, iso, utcnow
 from primehub_jobs_contract.wire import job_json
 
-_TIMES = {"created_at", "started_at", "finished_at", "next_run", "last_run_at"}
+_TIMES = {
+    "created_at",
+    "started_at",
+    "finished_at",
+    "preparing_since",
+    "next_run",
+    "last_run_at",
+}
 
 
 def _dump(record: Any) -> dict[str, Any]:
@@ -65,6 +72,8 @@ class HubJob:
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # when its Kubernetes Job was created: the preparing timeout counts from here
+    preparing_since: datetime | None = None
     cancel_requested: bool = False
     log_saved: bool = False
     hub_groups: list[str] = field(default_factory=list)  # the user's hub groups at submit

@@ -2,17 +2,24 @@
 
 ``final_outcome`` decides how a started job ended (state, reason, exit code and, for a success,
 where the notebook ended early) from its Job's status, its pod's container status and the
-executor's termination message; ``pending_reason`` says why its pod is not running yet. The
-admission round (:mod:`.admission`) applies them to the stored job.
+executor's termination message; ``pending_reason`` says why its pod is not running yet (the
+scheduler's and kubelet's verdicts read as the spawner reads them, :mod:`..progress`), and
+``preparing_expired`` when it has waited too long. The admission round (:mod:`.admission`)
+applies them to the stored job.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from primehub_jobs_contract.states import State
+
+from ..progress import image_failure, unschedulable_message
+from ..quantities import Resources
 
 DELETED_OUTSIDE = "The Kubernetes Job was deleted outside PrimeHub before it finished."
 
@@ -119,8 +126,16 @@ def _exit(pod: dict | None) -> tuple[int | None, str | None]:
     return None, None
 
 
-def pending_reason(pod: dict) -> str:
-    """Why a job's pod is not running yet, in the scheduler's or node's words."""
+def pending_reason(pod: dict, request: Resources | None = None) -> str:
+    """Why a job's pod is not running yet, in the scheduler's or node's words; ``request``
+    (the instance type's CPU, memory and GPUs) says what the node it waits for must have."""
+    message = unschedulable_message(pod)
+    if message is not None:
+        return f"{waiting_for_node(message, request)}: {message}"
+    failure = image_failure(pod)
+    if failure is not None:
+        reason, detail = failure
+        return f"Image pull failed ({reason}): {detail}".rstrip(": ")
     status = pod.get("status") or {}
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
@@ -132,3 +147,32 @@ def pending_reason(pod: dict) -> str:
                 f" ({waiting['message']})" if waiting.get("message") else ""
             )
     return "Starting the job's pod"
+
+
+def waiting_for_node(message: str, request: Resources | None) -> str:
+    """ "Waiting for a node with 4 GPUs" (or CPUs, or memory) when the scheduler's ``message``
+    says no node has enough of it, else "Waiting for a node"."""
+    if request is not None:
+        short = [r.rstrip(".") for r in re.findall(r"Insufficient ([\w./-]+)", message)]
+        if request.gpu and any(r.endswith("/gpu") for r in short):
+            return f"Waiting for a node with {request.gpu:g} GPU{'' if request.gpu == 1 else 's'}"
+        if "cpu" in short:
+            return f"Waiting for a node with {request.cpu:g} CPU{'' if request.cpu == 1 else 's'}"
+        if "memory" in short:
+            memory = Resources(memory=request.memory).to_json()["memory"]
+            return f"Waiting for a node with {memory} of memory"
+    return "Waiting for a node"
+
+
+def preparing_expired(since: datetime | None, now: datetime, timeout: float | None) -> bool:
+    """Whether a job preparing since ``since`` has waited longer than ``timeout`` seconds for
+    its pod to start (``0`` or None: no limit)."""
+    return bool(timeout) and since is not None and (now - since).total_seconds() > timeout
+
+
+def timed_out_reason(timeout: float, waiting: str | None) -> str:
+    """The reason of a job failed by its preparing timeout, with why it was still waiting."""
+    minutes = timeout / 60
+    limit = f"{timeout:g} seconds" if timeout % 60 else f"{minutes:g} minute" + "s" * (minutes != 1)
+    why = waiting or "its pod did not start"
+    return f"The job did not start within {limit} (preparing timeout): {why}"

@@ -58,6 +58,9 @@ class Settings:
     default_deadline: int = 86400
     max_deadline: int = 7 * 86400
     finished_ttl: float = 600
+    # seconds a started job may wait for its pod to run before it fails (0: no limit); the
+    # catalog's instance type may say otherwise (``preparingTimeout``)
+    preparing_timeout: float = 600
     log_retention: timedelta = timedelta(days=7)
     # records of finished jobs older than this are deleted (the history stays bounded)
     history_retention: timedelta = timedelta(days=90)
