@@ -100,6 +100,12 @@ class Schedules:
         old = await self.get(caller, schedule_id)
         if not isinstance(body, dict):
             raise JobsError("The request body must be a JSON object.")
+        # "paused": true keeps the recurrence but clears the next run (as a refused run does);
+        # any update without it (or "paused": false) resumes from the next matching time
+        body = dict(body)
+        paused = body.pop("paused", False)
+        if not isinstance(paused, bool):
+            raise JobsError(f"'paused' must be true or false, got {paused!r}.")
         merged = {
             "group": old.group,
             "path": old.path,
@@ -123,6 +129,8 @@ class Schedules:
             else caller
         )
         new = await self._schedule_from(owner, req, old.id)
+        if paused:
+            new.next_run = None
         for key in _HISTORY:
             setattr(new, key, getattr(old, key))
         await s.db(s.store.save_schedule, new)
