@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from test_jobs_service import ALICE, env, run  # noqa: F401  (fixture)
 
 from primehub_jobs_contract.errors import JobsError
-from test_jobs_service import ALICE, env, run  # noqa: F401  (fixture)
 
 
 def test_a_paused_schedule_keeps_its_cron_never_fires_and_resumes(env):  # noqa: F811
