@@ -172,7 +172,7 @@ def preparing_expired(since: datetime | None, now: datetime, timeout: float | No
 
 def timed_out_reason(timeout: float, waiting: str | None) -> str:
     """The reason of a job failed by its preparing timeout, with why it was still waiting."""
-    minutes = timeout / 60
-    limit = f"{timeout:g} seconds" if timeout % 60 else f"{minutes:g} minute" + "s" * (minutes != 1)
+    count, unit = (timeout / 60, "minute") if timeout % 60 == 0 else (timeout, "second")
+    limit = f"{count:g} {unit}" + "s" * (count != 1)
     why = waiting or "its pod did not start"
     return f"The job did not start within {limit} (preparing timeout): {why}"
