@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from localslurm.config import DEFAULT_USERS, Settings, default_state_dir, render_files
+from localslurm.jobenv import ensure_job_env
 
 BINARIES = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo")
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -97,7 +98,14 @@ def status(state_dir: Path | None = None) -> dict:
     pids = {d: _pid(s, d) for d in DAEMONS}
     state = node_state(s) if all(pids.values()) else ""
     ready = state.rstrip("*~#!%$@^-") in READY_STATES
-    return {"running": ready, "pids": pids, "node": s.node, "state": state, "conf": str(s.conf)}
+    return {
+        "running": ready,
+        "pids": pids,
+        "node": s.node,
+        "state": state,
+        "conf": str(s.conf),
+        "python_prefix": str(ensure_job_env(s.state_dir / "jobenv")),
+    }
 
 
 def ensure_users(users: tuple[str, ...] | list[str]) -> None:

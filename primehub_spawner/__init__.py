@@ -6,7 +6,7 @@ so the pure core (catalog, launch, quota, form) can be used without the Kubernet
 
 from typing import Any
 
-__all__ = ["GroupsAPIHandler", "PrimeHubSpawner"]
+__all__ = ["GroupsAPIHandler", "PrimeHubSlurmSpawner", "PrimeHubSpawner"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,6 +14,10 @@ def __getattr__(name: str) -> Any:
         from .spawner import PrimeHubSpawner
 
         return PrimeHubSpawner
+    if name == "PrimeHubSlurmSpawner":  # needs batchspawner (extra "slurm")
+        from .slurm import PrimeHubSlurmSpawner
+
+        return PrimeHubSlurmSpawner
     if name == "GroupsAPIHandler":
         from .groups_api import GroupsAPIHandler
 
