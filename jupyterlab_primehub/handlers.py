@@ -21,7 +21,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from primehub_executor.params import supported_languages
-from primehub_jobs_contract.errors import InvalidRequest, JobsError
+from primehub_jobs_contract.errors import InvalidRequest, JobsError, Unavailable
 
 from .jobs.model import parse_job_request, parse_page, parse_status_filter
 
@@ -277,6 +277,80 @@ class JobArtifactsHandler(PrimeHubHandler):
         self.finish(set_content_type="application/zip")
 
 
+SCHEDULES_UNAVAILABLE = (
+    "Schedules run as Kubernetes jobs through the hub's primehub-jobs service, which this "
+    "server does not use (it is not started by a PrimeHub hub with the jobs service)."
+)
+
+
+class ScheduleBase(PrimeHubHandler):
+    """Schedules live in the hub's primehub-jobs service; these handlers forward the user's
+    calls there with the user's token (the service checks that each schedule is theirs)."""
+
+    @property
+    def remote(self) -> Any:
+        backend = self.service.backends.get("kubernetes")
+        if backend is None:
+            raise Unavailable(SCHEDULES_UNAVAILABLE)
+        return backend
+
+
+class SchedulesHandler(ScheduleBase):
+    """``GET|POST /primehub/api/schedules``."""
+
+    actions = {"GET": "list the schedules", "POST": "create the schedule"}
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def get(self) -> None:
+        if self.service.backends.get("kubernetes") is None:
+            self.write_json({"available": False, "message": SCHEDULES_UNAVAILABLE, "schedules": []})
+            return
+        user = self.service.context.user
+        # an admin's token lists everyone's: this server shows its user's own
+        found = [s for s in await self.remote.list_schedules() if s.get("user") == user]
+        self.write_json({"available": True, "schedules": found})
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self) -> None:
+        self.write_json(await self.remote.create_schedule(self.json_body()), status=201)
+
+
+class ScheduleHandler(ScheduleBase):
+    """``PATCH|DELETE /primehub/api/schedules/{id}``."""
+
+    actions = {"PATCH": "change the schedule", "DELETE": "delete the schedule"}
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def patch(self, schedule_id: str) -> None:
+        self.write_json(await self.remote.update_schedule(schedule_id, self.json_body()))
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def delete(self, schedule_id: str) -> None:
+        await self.remote.delete_schedule(schedule_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ScheduleRunHandler(ScheduleBase):
+    """``POST /primehub/api/schedules/{id}/run``: run now; the run is a job of the panel."""
+
+    actions = {"POST": "run the schedule"}
+
+    @web.authenticated
+    @authorized
+    @maps_errors
+    async def post(self, schedule_id: str) -> None:
+        self.write_json(await self.remote.run_schedule(schedule_id), status=201)
+
+
 class TokenHandler(PrimeHubHandler):
     """``GET|PUT|DELETE /primehub/api/token`` (never returns the token itself)."""
 
@@ -315,6 +389,7 @@ class TokenTestHandler(PrimeHubHandler):
 
 
 _ID = r"(?P<job_id>[^/]+)"
+_SCHEDULE = r"(?P<schedule_id>[^/]+)"
 
 HANDLERS: list[tuple[str, type[PrimeHubHandler]]] = [
     (r"/primehub/api/context", ContextHandler),
@@ -324,6 +399,9 @@ HANDLERS: list[tuple[str, type[PrimeHubHandler]]] = [
     (rf"/primehub/api/jobs/{_ID}/cancel", JobCancelHandler),
     (rf"/primehub/api/jobs/{_ID}/log", JobLogHandler),
     (rf"/primehub/api/jobs/{_ID}/artifacts", JobArtifactsHandler),
+    (r"/primehub/api/schedules", SchedulesHandler),
+    (rf"/primehub/api/schedules/{_SCHEDULE}", ScheduleHandler),
+    (rf"/primehub/api/schedules/{_SCHEDULE}/run", ScheduleRunHandler),
     (r"/primehub/api/token", TokenHandler),
     (r"/primehub/api/token/test", TokenTestHandler),
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
@@ -21,6 +22,7 @@ from primehub_jobs_contract.errors import (
     InvalidRequest,
     JobsError,
     NotFound,
+    TooMany,
     Unavailable,
 )
 
@@ -29,6 +31,7 @@ _BY_STATUS: dict[int, type[JobsError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    429: TooMany,
 }
 
 
@@ -66,6 +69,27 @@ class HubClient:
     async def log(self, job_id: str, offset: int) -> bytes:
         """The job's log bytes from ``offset`` (as much as the service sends in one answer)."""
         return await self._fetch("GET", f"api/jobs/{job_id}/log?offset={offset}")
+
+    async def schedules(self) -> list[dict[str, Any]]:
+        """The user's schedules (the service lists only the caller's)."""
+        listing = await self._json("GET", "api/schedules")
+        return listing.get("schedules", [])
+
+    async def create_schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create a schedule; returns it (with ``nextRunAt``)."""
+        return await self._json("POST", "api/schedules", body)
+
+    async def update_schedule(self, schedule_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Change a schedule (e.g. ``{"paused": true}``); returns it."""
+        return await self._json("PATCH", f"api/schedules/{quote(schedule_id, safe='')}", body)
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Forget a schedule (its jobs stay)."""
+        await self._fetch("DELETE", f"api/schedules/{quote(schedule_id, safe='')}")
+
+    async def run_schedule(self, schedule_id: str) -> dict[str, Any]:
+        """Run a schedule now (Conflict while its previous run is active); returns the job."""
+        return await self._json("POST", f"api/schedules/{quote(schedule_id, safe='')}/run")
 
     async def _json(self, method: str, path: str, body: Any = None) -> Any:
         data = await self._fetch(method, path, body)

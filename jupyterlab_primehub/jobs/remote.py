@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from primehub_executor.artifacts import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, copy_limited
+from primehub_jobs_contract import validation
 from primehub_jobs_contract.errors import (
     Conflict,
     InvalidRequest,
@@ -52,6 +53,22 @@ _FINAL = {s.value for s in FINAL_STATES}
 # Where older versions kept this backend's state (now in the store; imported once on start):
 MARKER = "remote.json"  # <jobs dir>/<id>/remote.json: {"group", "hub"} of a job on the hub
 SEEN = "kubernetes-jobs-seen.json"  # <jobs dir>/kubernetes-jobs-seen.json: hub job ids seen
+# What the lab may send for a schedule (the service checks the values again)
+SCHEDULE_FIELDS = frozenset(
+    {
+        "path",
+        "name",
+        "instanceType",
+        "image",
+        "parameters",
+        "kernel",
+        "timeout",
+        "deadline",
+        "recurrence",
+        "cron",
+        "timezone",
+    }
+)
 
 
 class KubernetesJobBackend(JobBackend):
@@ -85,6 +102,7 @@ class KubernetesJobBackend(JobBackend):
         self.options: dict[str, Any] | None = None  # the hub's context: groups and choices
         self._task: asyncio.Task | None = None
         self._wakeup = asyncio.Event()
+        self.tick_errors = 0  # unexpected round errors so far (logged; a health signal)
 
     # -- JobBackend -----------------------------------------------------------------------------
     def job_dir(self, job_id: str) -> Path:
@@ -174,6 +192,52 @@ class KubernetesJobBackend(JobBackend):
                 return {"instanceTypes": group["instanceTypes"], "images": group["images"]}
         return {}
 
+    # -- schedules (kept by the hub service; this server forwards with the user's token) ------
+    async def list_schedules(self) -> list[dict[str, Any]]:
+        """The user's schedules, each with where its notebook is in this server."""
+        return [self.schedule_view(s) for s in await self.hub.schedules()]
+
+    async def create_schedule(self, body: Any) -> dict[str, Any]:
+        """A schedule of a notebook of this server (``path`` as the lab names it)."""
+        body = validation.require_object(body)
+        validation.reject_unknown(body, SCHEDULE_FIELDS)
+        api_path = validation.text(body, "path")
+        if not api_path:
+            raise InvalidRequest("'path' is required: the notebook to run on the schedule.")
+        group, path = self.locate(api_path)
+        forward = {k: v for k, v in body.items() if v is not None and v != {}}
+        forward.update(group=group, path=path)
+        return self.schedule_view(await self.hub.create_schedule(forward))
+
+    async def update_schedule(self, schedule_id: str, body: Any) -> dict[str, Any]:
+        """Change a schedule (``paused``, the recurrence, the job fields; not its notebook)."""
+        body = validation.require_object(body)
+        validation.reject_unknown(body, SCHEDULE_FIELDS - {"path"} | {"paused"})
+        return self.schedule_view(await self.hub.update_schedule(schedule_id, body))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Forget a schedule; the jobs it ran stay."""
+        await self.hub.delete_schedule(schedule_id)
+
+    async def run_schedule(self, schedule_id: str) -> dict[str, Any]:
+        """Run a schedule now; the run is listed as a job of this server at once."""
+        remote = await self.hub.run_schedule(schedule_id)
+        await self._import_new()
+        return remote
+
+    def schedule_view(self, schedule: dict[str, Any]) -> dict[str, Any]:
+        """The service's schedule plus what the panel shows: the notebook's path in this server,
+        whether it is paused and the state of its last run (from this server's copy)."""
+        view = dict(schedule)
+        group, path = schedule.get("group"), schedule.get("path")
+        view["notebookPath"] = self.api_path(group, path) if group and path else None
+        view["paused"] = schedule.get("recurrence") not in (None, "inactive") and not schedule.get(
+            "nextRunAt"
+        )
+        last = self.store.get(schedule["lastJobId"]) if schedule.get("lastJobId") else None
+        view["lastStatus"] = last.status.value if last is not None else None
+        return view
+
     # -- scheduling -----------------------------------------------------------------------------
     async def _loop(self) -> None:
         rounds = 0
@@ -186,6 +250,7 @@ class KubernetesJobBackend(JobBackend):
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep mirroring whatever one job looks like
+                self.tick_errors += 1
                 self.log.exception("PrimeHub jobs: kubernetes backend round failed")
             try:
                 await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
