@@ -135,6 +135,14 @@ class Container:
         return out
 
 
+class VolumeMountError(podspec.PodSpecError):
+    """A volume that cannot be set up (missing Secret/ConfigMap, host path): a kubelet says so
+    in a ``FailedMount`` event and keeps the containers ``ContainerCreating``."""
+
+    def __init__(self, volume: str, detail: str) -> None:
+        super().__init__(f'MountVolume.SetUp failed for volume "{volume}" : {detail}')
+
+
 class PodRunner:
     """Runs one pod; the agent owns one per pod UID bound to the node."""
 
@@ -316,12 +324,16 @@ class PodRunner:
             ) as exc:
                 # All retried: a missing object may appear, the API server may come back.
                 msg = str(exc)
+                mount = isinstance(exc, VolumeMountError)
                 for c in self.inits + self.containers:
-                    c.waiting_reason = "CreateContainerConfigError"
+                    c.waiting_reason = (
+                        "ContainerCreating" if mount else "CreateContainerConfigError"
+                    )
                     c.message = msg
                 self._changed()
                 if msg != last:
-                    await self._event(self.pod, "Warning", "Failed", f"Error: {msg}", None)
+                    reason, text = ("FailedMount", msg) if mount else ("Failed", f"Error: {msg}")
+                    await self._event(self.pod, "Warning", reason, text, None)
                     last = msg
                 await asyncio.sleep(3)
 
@@ -350,38 +362,44 @@ class PodRunner:
         os.chmod(self.dir / "tmp", 0o1777)
         paths: dict[str, str] = {}
         for vol in self.pod["spec"].get("volumes") or []:
-            name = vol["name"]
-            vdir = self.dir / "volumes" / name
-            if "emptyDir" in vol:
-                vdir.mkdir(exist_ok=True)
-                paths[name] = str(vdir)
-            elif "hostPath" in vol:
-                hp = vol["hostPath"]
-                path = Path(hp["path"])
-                kind = hp.get("type", "")
-                if kind == "DirectoryOrCreate":
-                    path.mkdir(parents=True, exist_ok=True)
-                elif kind == "FileOrCreate" and not path.exists():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.touch()
-                elif (
-                    kind and kind not in ("DirectoryOrCreate", "FileOrCreate") and not path.exists()
-                ):
-                    raise podspec.PodSpecError(f"hostPath {path} (type {kind}) does not exist")
-                paths[name] = str(path)
-            elif "persistentVolumeClaim" in vol:
-                claim = vol["persistentVolumeClaim"]["claimName"]
-                if claim not in pvc_paths:
-                    raise podspec.PodSpecError(f'persistentvolumeclaim "{claim}" is not bound')
-                Path(pvc_paths[claim]).mkdir(parents=True, exist_ok=True)
-                paths[name] = pvc_paths[claim]
-            elif any(k in vol for k in ("configMap", "secret", "downwardAPI", "projected")):
-                self._write_files(vol, vdir)
-                paths[name] = str(vdir)
-            else:
-                kinds = sorted(k for k in vol if k != "name")
-                raise podspec.PodSpecError(f"volume {name}: unsupported volume type {kinds}")
+            try:
+                self._prepare_volume(vol, pvc_paths, paths)
+            except podspec.PodSpecError as exc:
+                raise VolumeMountError(vol["name"], str(exc)) from exc
         self._volume_paths = paths
+
+    def _prepare_volume(
+        self, vol: dict[str, Any], pvc_paths: dict[str, str], paths: dict[str, str]
+    ) -> None:
+        name = vol["name"]
+        vdir = self.dir / "volumes" / name
+        if "emptyDir" in vol:
+            vdir.mkdir(exist_ok=True)
+            paths[name] = str(vdir)
+        elif "hostPath" in vol:
+            hp = vol["hostPath"]
+            path = Path(hp["path"])
+            kind = hp.get("type", "")
+            if kind == "DirectoryOrCreate":
+                path.mkdir(parents=True, exist_ok=True)
+            elif kind == "FileOrCreate" and not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+            elif kind and kind not in ("DirectoryOrCreate", "FileOrCreate") and not path.exists():
+                raise podspec.PodSpecError(f"hostPath {path} (type {kind}) does not exist")
+            paths[name] = str(path)
+        elif "persistentVolumeClaim" in vol:
+            claim = vol["persistentVolumeClaim"]["claimName"]
+            if claim not in pvc_paths:
+                raise podspec.PodSpecError(f'persistentvolumeclaim "{claim}" is not bound')
+            Path(pvc_paths[claim]).mkdir(parents=True, exist_ok=True)
+            paths[name] = pvc_paths[claim]
+        elif any(k in vol for k in ("configMap", "secret", "downwardAPI", "projected")):
+            self._write_files(vol, vdir)
+            paths[name] = str(vdir)
+        else:
+            kinds = sorted(k for k in vol if k != "name")
+            raise podspec.PodSpecError(f"volume {name}: unsupported volume type {kinds}")
 
     def _write_files(self, vol: dict[str, Any], vdir: Path) -> None:
         """Materialise configMap/secret/downwardAPI/projected volumes as files."""

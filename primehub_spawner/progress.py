@@ -15,6 +15,15 @@ _UNSCHEDULABLE = re.compile(
     r"Insufficient [\w./-]+|didn't match (Pod's )?node (affinity|selector)|"
     r"node\(s\) had (untolerated )?taint|didn't tolerate",
 )
+# Volume mount and attach failures (kubelet / attach-detach controller events) that no
+# retry fixes: a missing Secret, ConfigMap, claim or host directory, or a ReadWriteOnce
+# volume already attached to another node. Other mount errors (slow storage) are retried
+# by the kubelet and wait for the start timeout.
+VOLUME_FAILURES = ("FailedMount", "FailedAttachVolume")
+_VOLUME_PERMANENT = re.compile(
+    r"not found|Multi-Attach error|hostPath type check failed|does not exist|"
+    r"is already (exclusively )?(attached|used)",
+)
 IMAGE_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 
 
@@ -43,6 +52,8 @@ def describe_event(event: Mapping[str, Any]) -> str:
         return "Starting the notebook server..."
     if reason in ("Failed", "BackOff") and any(f in message for f in IMAGE_FAILURES + ("pull",)):
         return f"Cannot pull the image: {message}"
+    if reason in VOLUME_FAILURES:
+        return f"Waiting for a volume to be mounted... ({message})"
     if reason in ("ProvisioningSucceeded", "SuccessfulAttachVolume"):
         return "Storage ready"
     return message or reason
@@ -84,8 +95,11 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
     """Why this spawn cannot succeed by waiting (``None`` while it still may).
 
     Unschedulable pods (e.g. ``Insufficient nvidia.com/gpu``, no node matching the
-    selector) and image pull errors fail the spawn at once instead of after the start
-    timeout. A pod waiting for its volumes to bind is not fatal.
+    selector), image pull errors and volume mount or attach
+    failures no retry fixes (``FailedMount`` / ``FailedAttachVolume`` for a missing Secret,
+    ConfigMap, claim or host directory, or a ``Multi-Attach error``) fail the spawn at once
+    instead of after the start timeout. A pod waiting for its volumes to bind, and a mount
+    the kubelet is still retrying for another reason, are not fatal.
     """
     if pod is not None:
         # The scheduler writes its verdict on the pod itself (faster than the Event).
@@ -110,4 +124,6 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
         code = next((f for f in IMAGE_FAILURES if f in message), None)
         if event.get("reason") in ("Failed", "BackOff") and code:
             return f"Cannot pull image ({code}): {pulls[-1] if pulls else message}"
+        if event.get("reason") in VOLUME_FAILURES and _VOLUME_PERMANENT.search(message):
+            return f"A volume of the server cannot be mounted ({event['reason']}): {message}"
     return None

@@ -32,6 +32,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
 from .catalog import Catalog, CatalogError, CatalogSource, UserView
 from .form import instance_type_spec, render_form
+from .homes import affinity_blocked, conflict_hint, home_holders, with_home_affinity
 from .job_admission_api import MEMBERSHIP, AdmissionRequest, JobAdmissionRefused
 from .kernel_gateway import (
     MODES,
@@ -53,6 +54,7 @@ from .kernel_gateway import (
 )
 from .launch import (
     JOB_LABEL,
+    USER_LABEL,
     LaunchRequest,
     LaunchSettings,
     PodPlan,
@@ -122,6 +124,15 @@ class PrimeHubSpawner(KubeSpawner):
     )
     home_storage_class = Unicode(
         "", config=True, help="Storage class of new home PVCs (empty: the cluster default)."
+    )
+    colocate_home_servers = Bool(
+        True,
+        config=True,
+        help="""The home PVC is ReadWriteOnce (one node at a time), and every server of a user
+        (default and named) mounts it: a server started while others of the user run gets a
+        required pod affinity to them (same node). When it does not fit on that node the spawn
+        fails fast saying so. Turn off only when the home storage lets several nodes mount one
+        volume (e.g. NFS).""",
     )
     home_mount_path = Unicode(
         "/home/jovyan", config=True, help="Where the home PVC is mounted in the server."
@@ -256,6 +267,7 @@ class PrimeHubSpawner(KubeSpawner):
     _known_pvcs: ClassVar[set[str]] = set()
 
     _plan: PodPlan | None = None
+    _home_holders: tuple = ()  # the user's servers holding the home volume (this spawn)
     _kg: KernelGatewaySettings | None = None  # this spawn's split (None: not split)
     _kg_url = ""  # pod mode: the gateway pod's URL once it serves
     # per reflector key: True once ownerless gateway pods were swept, else when to retry
@@ -576,9 +588,32 @@ class PrimeHubSpawner(KubeSpawner):
         data = render_pod(
             plan, await self.pod_settings(), process, name=data["metadata"]["name"], base=data
         )
+        self._add_home_affinity(data)
         if self._kg is not None and (self._kg.mode == "sidecar" or self._kg_url):
             data = self._split_pod(data)
         return client.deserialize(_JSONResponse(data), "V1Pod")
+
+    def _add_home_affinity(self, data: dict[str, Any]) -> None:
+        """Co-schedule this server with the user's servers holding the home volume
+        (:mod:`.homes`)."""
+        self._home_holders = ()
+        if not (self.colocate_home_servers and self.home_pvc_name_template):
+            return
+        reflector = self.pod_reflector
+        selector = {
+            USER_LABEL: label_value(self.user.name),
+            "component": self.component_label,
+        }
+        holders = home_holders(
+            reflector.pods.values() if reflector is not None else (),
+            namespace=self.namespace,
+            selector=selector,
+            claim=self._expand_user_properties(self.home_pvc_name_template),
+            this_pod=data["metadata"]["name"],
+        )
+        if holders:
+            with_home_affinity(data["spec"], selector)
+            self._home_holders = tuple(holders)
 
     # ---- start / stop ---------------------------------------------------------------------
 
@@ -690,7 +725,13 @@ class PrimeHubSpawner(KubeSpawner):
         # only events about this very pod (an earlier pod of the same name may have failed)
         uid = pod["metadata"].get("uid")
         events = [e for e in self.events if (e.get("involvedObject") or {}).get("uid") == uid]
-        return fatal_reason(events, pod)
+        reason = fatal_reason(events, pod)
+        if self._home_holders and not reason and affinity_blocked(pod):
+            reason = f"The server cannot be scheduled: {affinity_blocked(pod)}"
+        if reason and self._home_holders and reason.startswith("The server cannot be scheduled"):
+            claim = self._expand_user_properties(self.home_pvc_name_template)
+            reason = f"{reason} {conflict_hint(claim, self._home_holders)}"
+        return reason
 
     async def load_user_options(self) -> None:
         """Options are applied by ``apply_primehub_options``; KubeSpawner's profile_list
