@@ -230,6 +230,10 @@ jobs_command = [
     f"--state-dir={state_dir / 'primehub-jobs'}",
     f"--JobsApp.spawner_config_file={spawner_pod_settings}",
 ]
+if local:
+    # the local provisioner's volumes are folders on this machine: the service serves jobs'
+    # outputs and artifacts from them (JobsApp.group_volumes)
+    jobs_command.append("--JobsApp.group_volumes=hostPath")
 if local and status.get("runtime", "agent") == "agent":
     # pods are local processes: the executor runs from this venv
     jobs_command += [

@@ -108,3 +108,28 @@ def read_capped(path: Path | str, limit: int) -> bytes:
     if len(data) > limit:
         raise UnsafePath(f"{path} is larger than {limit} bytes")
     return data
+
+
+def open_folder(folder: Path | str, confine: Path | str) -> int:
+    """A descriptor of ``folder`` (the caller closes it); no component below ``confine`` may be
+    a symbolic link (``UnsafePath``). ``confine`` itself is trusted (an admin's path)."""
+    return _open_folder(Path(folder), Path(confine))
+
+
+def open_regular(folder_fd: int, name: str) -> int:
+    """A read descriptor of the regular file ``name`` in the folder ``folder_fd``, never
+    through a link (``UnsafePath`` for a link, a folder, a FIFO, ...)."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise UnsafePath(f"{name!r} is not a plain file name")
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=folder_fd
+        )
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafePath(f"{name} is a symbolic link") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePath(f"{name} is not a regular file")
+    return fd

@@ -174,6 +174,16 @@ class JobsApp(PodSettingsOptions, Application):
         in flight never overshoot a quota together. Off: this service decides from its own
         view only, and one notebook spawn racing a job may overshoot by one pod.""",
     )
+    group_volumes = Unicode(
+        "",
+        config=True,
+        help="""Where the service reads the group volumes, to serve a job's output notebook
+        and artifacts to its owner without their notebook server (``GET api/jobs/{id}/output``,
+        ``.../artifacts``): a folder with ``{group}`` where the group volumes are mounted
+        into the service (e.g. ``/mnt/groups/{group}``, read-only), or ``hostPath`` to ask
+        Kubernetes where each group's claim is (hostPath or local volumes, single-node
+        clusters; needs get on persistentvolumes). Empty: not served (503 saying so).""",
+    )
     tick_interval = Float(
         2.0,
         config=True,
@@ -241,6 +251,7 @@ class JobsApp(PodSettingsOptions, Application):
             max_active_jobs_per_user=self.max_active_jobs_per_user,
             max_schedules_per_user=self.max_schedules_per_user,
             tick_interval=self.tick_interval,
+            group_volumes=self.group_volumes,
             extra_env=tuple(sorted(self.extra_env.items())),
             pod=self.pod_settings(),
         )
@@ -307,6 +318,16 @@ class JobsApp(PodSettingsOptions, Application):
                 "primehub-jobs: refusing to start, it could not check callers' tokens; set "
                 + "; ".join(missing)
                 + "."
+            )
+        volumes = self.group_volumes
+        if (
+            volumes
+            and volumes != "hostPath"
+            and not (volumes.startswith("/") and "{group}" in volumes)
+        ):
+            self.exit(
+                "primehub-jobs: --JobsApp.group_volumes must be an absolute folder with "
+                f"'{{group}}' in it (e.g. /mnt/groups/{{group}}) or 'hostPath', got {volumes!r}."
             )
         state = Path(self.state_dir)
         state.mkdir(parents=True, exist_ok=True, mode=0o700)

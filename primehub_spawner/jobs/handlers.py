@@ -8,11 +8,13 @@ Callers authenticate with a JupyterHub token (``Authorization: token ...``) that
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import re
 import sqlite3
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import IO, Any
 
 from jupyterhub.services.auth import HubAuthenticated, UserNotAllowed
 from tornado import web
@@ -24,6 +26,7 @@ from primehub_jobs_contract.states import State
 from .kube import UNREACHABLE, KubeError
 from .logtail import Cursor
 from .service import Caller, JobsService
+from .volume_files import CHUNK, MAX_ARTIFACT_BYTES, MAX_OUTPUT_BYTES
 
 _ID = r"(?P<item_id>[0-9a-f]{12})"
 
@@ -110,6 +113,28 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data))
+
+    async def send_file(self, f: IO[bytes], limit: int, content_type: str, name: str) -> None:
+        """Stream an open file of a group volume (read in a thread, at most ``limit`` bytes,
+        closed after) as an attachment that a browser never renders or sniffs."""
+        try:
+            self.set_header("Content-Type", content_type)
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Security-Policy", "sandbox")
+            self.set_header("Cache-Control", "no-store")
+            safe = re.sub(r"[^\w.-]", "_", name)[-100:] or "file"
+            self.set_header("Content-Disposition", f'attachment; filename="{safe}"')
+            left = limit
+            while left > 0:
+                data = await asyncio.to_thread(f.read, min(CHUNK, left))
+                if not data:
+                    break
+                left -= len(data)
+                self.write(data)
+                await self.flush()
+        finally:
+            await asyncio.to_thread(f.close)
+        self.finish()
 
     def json_body(self) -> Any:
         """The parsed body; malformed JSON is a 400."""
@@ -227,6 +252,45 @@ class LogHandler(ServiceHandler):
         self.finish(data)
 
 
+class OutputHandler(ServiceHandler):
+    """``GET api/jobs/{id}/output``: the executed notebook (read from the group volume)."""
+
+    @maps_errors
+    async def get(self, item_id: str) -> None:
+        job, opened = await self.jobs.outputs.output(await self.caller(), item_id)
+        name = job.output.rsplit("/", 1)[-1]
+        await self.send_file(opened.file, MAX_OUTPUT_BYTES, "application/x-ipynb+json", name)
+
+
+class ArtifactsHandler(ServiceHandler):
+    """``GET api/jobs/{id}/artifacts``: the list of artifact files; ``?format=zip``: a zip."""
+
+    @maps_errors
+    async def get(self, item_id: str) -> None:
+        fmt = self.get_argument("format", None) or "json"
+        if fmt not in ("json", "zip"):
+            raise InvalidRequest(f"'format' must be json or zip, got {fmt!r}.")
+        caller = await self.caller()
+        if fmt == "json":
+            listing = await self.jobs.outputs.artifacts(caller, item_id)
+            self.write_json(listing.to_json())
+            return
+        archive = await self.jobs.outputs.artifacts_zip(caller, item_id)
+        await self.send_file(
+            archive, 2 * MAX_ARTIFACT_BYTES, "application/zip", f"job-{item_id}-artifacts.zip"
+        )
+
+
+class ArtifactHandler(ServiceHandler):
+    """``GET api/jobs/{id}/artifacts/{path}``: one artifact file."""
+
+    @maps_errors
+    async def get(self, item_id: str, path: str) -> None:
+        opened = await self.jobs.outputs.artifact(await self.caller(), item_id, path)
+        name = path.rsplit("/", 1)[-1]
+        await self.send_file(opened.file, MAX_ARTIFACT_BYTES, "application/octet-stream", name)
+
+
 class SchedulesHandler(ServiceHandler):
     """``GET|POST api/schedules``."""
 
@@ -279,6 +343,9 @@ def handlers(prefix: str) -> list[tuple[str, type]]:
         (rf"{base}/jobs/{_ID}", JobHandler),
         (rf"{base}/jobs/{_ID}/cancel", CancelHandler),
         (rf"{base}/jobs/{_ID}/log", LogHandler),
+        (rf"{base}/jobs/{_ID}/output", OutputHandler),
+        (rf"{base}/jobs/{_ID}/artifacts", ArtifactsHandler),
+        (rf"{base}/jobs/{_ID}/artifacts/(?P<path>.+)", ArtifactHandler),
         (f"{base}/schedules", SchedulesHandler),
         (rf"{base}/schedules/{_ID}", ScheduleHandler),
         (rf"{base}/schedules/{_ID}/run", ScheduleRunHandler),

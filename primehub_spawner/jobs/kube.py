@@ -226,3 +226,28 @@ class Kube:
                         f"{what} ({e.status} {e.reason}) nor read it",
                         self.core.read_namespaced_persistent_volume_claim(name, self.namespace),
                     )
+
+    async def claim_host_path(self, claim: str) -> str | None:
+        """Where the volume bound to ``claim`` lies on its node, for ``hostPath`` and
+        ``local`` volumes (single-node clusters, where this service runs on the node); None
+        when the claim does not exist or is not bound, KubeError for another kind of volume.
+        Needs get on persistentvolumeclaims and (cluster-wide) persistentvolumes."""
+        try:
+            pvc = await self._call(
+                f"Read volume claim {claim}",
+                self.core.read_namespaced_persistent_volume_claim(claim, self.namespace),
+                ok=(404,),
+            )
+        except ApiException:
+            return None
+        volume = pvc.spec.volume_name if pvc.spec is not None else None
+        if not volume:
+            return None
+        pv = await self._call(f"Read volume {volume}", self.core.read_persistent_volume(volume))
+        source = pv.spec.host_path or pv.spec.local
+        if source is None or not source.path:
+            raise KubeError(
+                f"Volume {volume} of claim {claim} is neither hostPath nor local: give the "
+                "service the group volumes as a folder (JobsApp.group_volumes)"
+            )
+        return source.path

@@ -4,6 +4,7 @@ It wires the focused parts over one :class:`.shared.Shared` (store, Kubernetes, 
 lock) and runs the scheduling loop:
 
 - :mod:`.queries`: context, list, get, log, cancel, delete;
+- :mod:`.outputs`: a job's output notebook and artifacts, read from its group volume;
 - :mod:`.submit`: check a request against the catalog and quotas, queue the job;
 - :mod:`.admission`: the scheduling round (reconcile with the Kubernetes Jobs, admit within the
   quotas, launch, clean up), using the pure :mod:`.outcome` and :mod:`.queue`;
@@ -31,6 +32,7 @@ from .hub_users import UserDirectory
 from .kube import Kube, KubeError
 from .logtail import Cursor
 from .model import HubJob, Schedule
+from .outputs import JobOutputs
 from .queries import JobQueries
 from .schedules import Schedules
 from .shared import Caller, Settings, Shared
@@ -58,6 +60,7 @@ class JobsService:
         # None: no hub, only the catalog's members lists make members
         self.shared = Shared(store, kube, catalog, logs_dir, settings, log, clock, users)
         self.queries = JobQueries(self.shared)
+        self.outputs = JobOutputs(self.shared, self.queries)
         self.submissions = Submissions(self.shared)
         self.schedules = Schedules(self.shared, self.submissions)
         self.round = AdmissionRound(self.shared, self.schedules.fire_due)

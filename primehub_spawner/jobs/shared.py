@@ -68,6 +68,9 @@ class Settings:
     max_active_jobs_per_user: int = 100
     max_schedules_per_user: int = 50
     tick_interval: float = 2.0
+    # where the service reads group volumes (outputs, artifacts): a folder with "{group}",
+    # "hostPath" (the claims' hostPath/local volumes), or "" (not served)
+    group_volumes: str = ""
     extra_env: tuple[tuple[str, str], ...] = ()
     # the admin's pod settings of notebook pods (JobsApp's KubeSpawner-named options)
     pod: PodSettings = field(default_factory=PodSettings)
