@@ -1,0 +1,174 @@
+"""The installed ``primehub`` executable against a real hub, its ``primehub-jobs`` service and
+the local cluster, as a user runs it from a laptop (a subprocess, a token stored by ``login``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from localk8s.hubtesting import q
+from localk8s.testing import wait_for
+
+pytestmark = pytest.mark.cluster
+
+PRIMEHUB = shutil.which("primehub", path=str(Path(sys.executable).parent)) or "primehub"
+
+
+def run(config_home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``primehub ARGS`` with nothing of a server or proxy in its environment."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JUPYTERHUB_", "PRIMEHUB_")) and "proxy" not in k.lower()
+    }
+    env.update(XDG_CONFIG_HOME=str(config_home), PRIMEHUB_CLI_POLL="0.5")
+    return subprocess.run(
+        [PRIMEHUB, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def volume_dir(k8s_cluster, namespace: str, claim: str) -> Path:
+    pvc = k8s_cluster.get("pvc", claim, "-n", namespace)
+    return Path(k8s_cluster.get("pv", pvc["spec"]["volumeName"])["spec"]["hostPath"]["path"])
+
+
+@pytest.fixture
+def alice_cli(hub, tmp_path, stop_all, k8s_cluster, e2e_namespace):
+    """alice logged in with ``primehub login`` (token file 0600); her servers stopped after,
+    her jobs' pods deleted."""
+    hub.create_user("alice")
+    stop_all("alice")
+    token = hub.user_token("alice")
+    out = ok(run(tmp_path, "login", hub.url, "--token", token))
+    assert "as alice" in out
+    creds = tmp_path / "primehub" / "credentials.json"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    yield tmp_path
+    k8s_cluster.kubectl(
+        "delete", "jobs", "-n", e2e_namespace, "-l", "primehub.io/user=alice,component=primehub-job"
+    )
+
+
+def test_notebook_start_list_logs_stop_and_a_refused_start(hub, alice_cli, pods):
+    groups = json.loads(ok(run(alice_cli, "groups", "--json")))
+    assert [g["name"] for g in groups["groups"]] == ["team"]
+
+    # refused by the hub: exit 1 with its message, no traceback, no pod
+    bad = run(alice_cli, "notebook", "start", "bad", "--instance-type", "gpu-8")
+    assert bad.returncode == 1, (bad.stdout, bad.stderr)
+    assert "error: instance_type: 'gpu-8' is not available in group 'team'" in bad.stderr
+    assert bad.stderr.strip().endswith("(HTTP 400)")
+    assert "Traceback" not in bad.stderr
+    assert run(alice_cli, "notebook", "start", "--no-such-option").returncode == 2
+
+    started = run(
+        alice_cli, "notebook", "start", "cli", "-g", "team", "-t", "cpu-1", "-e", "COLOR=blue", "-w"
+    )
+    out = ok(started)
+    assert out.strip().endswith("/user/alice/cli/"), out
+    assert "[100%]" in started.stderr or "ready" in started.stderr.lower(), started.stderr
+    (pod,) = pods("alice")
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["COLOR"] == "blue"
+
+    (server,) = json.loads(ok(run(alice_cli, "notebook", "list", "--json")))
+    assert (server["name"], server["state"], server["instanceType"]) == ("cli", "ready", "cpu-1")
+    assert ok(run(alice_cli, "notebook", "open", "cli")).strip() == hub.url + "/user/alice/cli/"
+
+    log = wait_for(
+        lambda: "Jupyter" in (text := ok(run(alice_cli, "notebook", "logs", "cli"))) and text,
+        60,
+        what="the server's log",
+    )
+    assert "Traceback" not in log
+
+    # the logs API: alice's own server yes, bob (and a name that is not alice) never, admin yes
+    hub.create_user("bob")
+    bob = hub.user_token("bob")
+    path = "/primehub/users/alice/servers/cli/logs"
+    assert hub.api("GET", path, token=hub.user_token("alice")).status_code == 200
+    refused = hub.api("GET", path, token=bob)
+    assert refused.status_code == 404, refused.text
+    assert "Jupyter" not in refused.text
+    for sneaky in (
+        f"/primehub/users/{q('alice/servers/cli')}/server/logs",
+        f"/primehub/users/{q('alice?x')}/servers/cli/logs",
+    ):
+        assert hub.api("GET", sneaky, token=bob).status_code == 404
+    assert hub.api("GET", path).status_code == 200  # the harness service has admin scopes
+    assert hub.api("GET", path + "?tail=0", token=bob).status_code == 400
+
+    ok(run(alice_cli, "notebook", "stop", "cli"))
+    wait_for(lambda: not pods("alice"), 120, what="alice's pod deleted")
+    assert json.loads(ok(run(alice_cli, "notebook", "list", "--json"))) == []
+
+
+def test_job_submit_list_status_logs_on_the_hub(hub, alice_cli, k8s_cluster, e2e_namespace):
+    hub.start_server("alice", {"group": "team", "instance_type": "cpu-1"}, server_name="vol")
+    hub.wait_server("alice", "vol")  # makes the group volume
+    folder = volume_dir(k8s_cluster, e2e_namespace, "project-team") / "e2e-cli"
+    folder.mkdir(exist_ok=True)
+    folder.chmod(0o777)  # the job pod's user writes the output next to the notebook
+    marker = uuid.uuid4().hex[:8]
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "c1",
+                "metadata": {},
+                "source": f"print('hello from {marker}', n)",
+                "outputs": [],
+                "execution_count": None,
+            }
+        ],
+    }
+    (folder / "hello.ipynb").write_text(json.dumps(notebook))
+
+    bad = run(alice_cli, "job", "submit", "e2e-cli/hello.ipynb", "-t", "gpu-8")
+    assert bad.returncode == 1 and "(HTTP 4" in bad.stderr and "Traceback" not in bad.stderr
+
+    submitted = run(
+        alice_cli,
+        "job",
+        "submit",
+        "e2e-cli/hello.ipynb",
+        "-g",
+        "team",
+        "-t",
+        "cpu-1",
+        "-p",
+        "n=7",
+        "--wait",
+    )
+    out = ok(submitted)
+    job_id = out.split()[2]
+    assert "status:        succeeded" in out, (out, submitted.stderr)
+
+    listed = json.loads(ok(run(alice_cli, "job", "list", "--json")))
+    assert job_id in [j["id"] for j in listed["jobs"]]
+    status = json.loads(ok(run(alice_cli, "job", "status", job_id, "--json")))
+    assert (status["status"], status["instanceType"], status["parameters"]) == (
+        "succeeded",
+        "cpu-1",
+        {"n": 7},
+    )
+    assert f"hello from {marker} 7" in ok(run(alice_cli, "job", "logs", job_id))
+    missing = run(alice_cli, "job", "status", "0123456789ab")
+    assert missing.returncode == 1 and "(HTTP 404)" in missing.stderr
