@@ -17,6 +17,8 @@
 #   PRIMEHUB_JOBS_PORT / PRIMEHUB_JOBS_HOST / PRIMEHUB_JOBS_URL   the primehub-jobs service
 #   PRIMEHUB_DEMO_KERNEL_GATEWAY  off|optional|always: kernel-gateway split (docs/)
 #   PRIMEHUB_KERNEL_GATEWAY_MODE  sidecar (default) | pod
+#   PRIMEHUB_SCHEDULER        kubernetes (default) | slurm: PrimeHubSlurmSpawner on the local
+#                             SLURM of `python -m localslurm up` or $SLURM_CONF (docs/slurm.md)
 import json
 import os
 import subprocess
@@ -37,10 +39,15 @@ state_dir = Path(env("PRIMEHUB_STATE_DIR") or HERE / ".state" / "hub")
 state_dir.mkdir(parents=True, exist_ok=True)
 
 # ---- cluster ---------------------------------------------------------------------------
+slurm = env("PRIMEHUB_SCHEDULER") == "slurm"
 in_cluster = bool(env("KUBERNETES_SERVICE_HOST"))
 kubeconfig = env("KUBECONFIG")
 # A KUBECONFIG written by localk8s (next to its settings.json) still means the local cluster.
-local = not in_cluster and (not kubeconfig or (Path(kubeconfig).parent / "settings.json").exists())
+local = (
+    not slurm
+    and not in_cluster
+    and (not kubeconfig or (Path(kubeconfig).parent / "settings.json").exists())
+)
 if local:
     # The local cluster: kubeconfig and the bridge address from localk8s itself.
     out = subprocess.run(
@@ -103,6 +110,10 @@ c.PrimeHubSpawner.server_idle_timeout = int(env("PRIMEHUB_SERVER_IDLE_TIMEOUT") 
 c.PrimeHubSpawner.kernel_idle_timeout = int(env("PRIMEHUB_KERNEL_IDLE_TIMEOUT") or 1800)
 c.PrimeHubSpawner.kernel_gateway = env("PRIMEHUB_DEMO_KERNEL_GATEWAY") or "off"
 c.PrimeHubSpawner.kernel_gateway_mode = env("PRIMEHUB_KERNEL_GATEWAY_MODE") or "sidecar"
+if slurm:  # the same catalog, form and quotas on SLURM (docs/slurm.md)
+    from primehub_spawner.slurm_config import configure_slurm
+
+    configure_slurm(c, c.PrimeHubSpawner.catalog_path, HERE)
 c.JupyterHub.default_url = "/hub/home"
 c.Spawner.default_url = "/lab"
 
@@ -269,3 +280,10 @@ if "timeout" in _hub_services.Service.class_traits():  # JupyterHub 6+
     c.JupyterHub.services[-1]["timeout"] = 120
 # Jobs run notebooks of the group volumes (PrimeHub's rule; the job pods mount only those).
 c.KubeSpawner.args.append("--PrimeHubApp.group_volume_root=/project")  # the spawner's project_root
+if slurm:  # notebook jobs run in the server (local backend): no Kubernetes Jobs service
+    c.JupyterHub.services = [s for s in c.JupyterHub.services if s["name"] != "primehub-jobs"]
+    c.JupyterHub.load_roles = [
+        {**r, "scopes": [x for x in r["scopes"] if "primehub-jobs" not in x]}
+        for r in c.JupyterHub.load_roles
+        if r["name"] != "primehub-jobs"
+    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The users of the demo catalog and of the tests; each becomes a local Unix user with a home.
-DEFAULT_USERS = ("alice", "bob", "carol", "admin", "slurm-alice", "slurm-bob")
+DEFAULT_USERS = ("alice", "bob", "carol", "dave", "admin", "slurm-alice", "slurm-bob")
 PARTITION = "debug"
 
 

@@ -1,0 +1,43 @@
+"""The reference hub config's SLURM settings (``PRIMEHUB_SCHEDULER=slurm`` in
+jupyterhub_config.py): PrimeHubSlurmSpawner on the given catalog, on the local SLURM of
+``python -m localslurm up`` unless ``SLURM_CONF`` names another cluster. See docs/slurm.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def configure_slurm(c: Any, catalog_path: str, repo: Path) -> None:
+    """Select PrimeHubSlurmSpawner in the config ``c``; exits with a message when the local
+    SLURM is wanted and not running."""
+    import primehub_spawner.slurm  # registers the port handler before the hub reads handlers
+
+    c.JupyterHub.spawner_class = primehub_spawner.slurm.PrimeHubSlurmSpawner
+    c.PrimeHubSlurmSpawner.catalog_path = catalog_path
+    c.PrimeHubSlurmSpawner.start_timeout = 300
+    c.PrimeHubSlurmSpawner.http_timeout = 120
+    if os.environ.get("SLURM_CONF") or not (repo / "localslurm").is_dir():
+        return  # a real cluster: its SLURM_CONF (or /etc/slurm) and the hub's own Python
+    out = subprocess.run(
+        [sys.executable, "-m", "localslurm", "status", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        status = json.loads(out.stdout)
+    except ValueError:
+        status = {}
+    if not status.get("running"):
+        sys.exit(
+            "The local SLURM is not running: start it with `python -m localslurm up`, "
+            "or set SLURM_CONF for another cluster."
+        )
+    c.PrimeHubSlurmSpawner.slurm_environment = {"SLURM_CONF": status["conf"]}
+    c.PrimeHubSlurmSpawner.python_prefix = status["python_prefix"]
