@@ -1,7 +1,7 @@
 """Notebook jobs: our executor (REST API of a real jupyter server) vs papermill vs nbconvert.
 
 The same 10-cell notebook with a ``parameters`` cell runs, alternating between four: our server
-with a pre-started kernel (``warm_kernels=1``; opt-in for now), a second server with them off
+with a pre-started kernel (``warm_kernels=1``, the default), a second server with them off
 (``warm_kernels=0``: kernel start included, as for papermill and nbconvert), papermill and
 nbconvert; each run from request to finished output notebook. Before every measured run the
 warm server's next kernel must be ready, so its start never overlaps a measurement (ours or a

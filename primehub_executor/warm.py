@@ -6,7 +6,9 @@ The local backend keeps a few of these ready (``PrimeHubApp.warm_kernels``)::
 
 The process starts the kernel at once (IPC transport, in its private 0700 folder, which is also
 the kernel's first working folder: nothing importable), writes the state file (its own and the
-kernel's PID and start time) when the kernel answers, and then waits for one line on stdin: the
+kernel's PID and start time) when the kernel answers (not when a job arrived first: the state
+file names a process waiting for a job, and a restarted server kills what state files name),
+and waits for one line on stdin: the
 path of a job's spec file. From then on it *is* that job's executor, exactly as
 ``python -m primehub_executor <spec>`` would be (same status file, log, cancel by SIGTERM, exit
 codes); the kernel only skips its start. Before the first cell the kernel is moved into the job:
@@ -175,9 +177,15 @@ async def serve(kernel_name: str, state_file: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
     warm = WarmKernel(kernel_name)
+    waiting = True  # no job yet: the state file may (and should) name us
 
     async def start() -> None:
         await warm.start()
+        if not waiting:
+            # A job arrived before the kernel answered: this process is that job's executor
+            # now. A state file written now would outlive the hand-over, and a restarted
+            # server's clean-up (which kills what state files name) would kill the job.
+            return
         pid = warm.pid
         _write_state(
             state_file,
@@ -200,6 +208,7 @@ async def serve(kernel_name: str, state_file: Path) -> int:
         stop_task.cancel()
     line = line_task.result() if line_task.done() and not stopped.is_set() else b""
     line_task.cancel()
+    waiting = False
     with contextlib.suppress(OSError):
         state_file.unlink()  # noqa: ASYNC240 (this process's own loop; nothing else waits)
     spec = run.load_spec(Path(line.decode().strip())) if line.strip() else None

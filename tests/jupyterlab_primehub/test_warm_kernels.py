@@ -26,7 +26,7 @@ from jupyterlab_primehub.jobs.local import LocalJobRunner
 from jupyterlab_primehub.jobs.model import JobRequest
 from jupyterlab_primehub.jobs.service import ServerJobs
 from jupyterlab_primehub.jobs.store import JobStore
-from jupyterlab_primehub.jobs.warm import read_state
+from jupyterlab_primehub.jobs.warm import WarmPool, read_state
 from primehub_jobs_contract.processes import is_alive
 from primehub_jobs_contract.status import read_status
 
@@ -35,7 +35,7 @@ WAIT = 180
 
 @pytest.fixture
 def primehub_config(request):
-    # pre-started kernels on (one python3) unless a test says otherwise: they are opt-in
+    # one pre-started python3 kernel (the default, said here so the tests read on their own)
     return {"warm_kernels": 1, **getattr(request, "param", {})}
 
 
@@ -314,3 +314,70 @@ def test_a_job_of_another_kernelspec_gets_a_new_kernel_and_the_warm_one_is_stopp
     assert "Starting kernel other in" in log
     out = nbformat.read(folder / "out.ipynb", as_version=4)
     assert outputs(out) == [f"{folder}\n"]
+
+
+def test_a_job_handed_over_before_its_kernel_answered_survives_a_restarted_servers_clean_up(
+    tmp_path, notebook, monkeypatch
+):
+    """A job reaches a warm executor whose kernel is still starting (a loaded machine). The
+    process is that job's executor from then on: it must not write a warm state file when the
+    kernel answers, or the clean-up of the next server (after the first one was killed) kills
+    the running job. Here the kernel takes 2 s to start, the job arrives at once, and a
+    restarted server's clean-up runs while the job's cell runs."""
+    kernels = tmp_path / "share" / "kernels" / "slowpy"
+    kernels.mkdir(parents=True)
+    launcher = f"sleep 2; exec {sys.executable} -m ipykernel_launcher -f $0"
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": ["sh", "-c", launcher, "{connection_file}"],
+                "display_name": "Slow Python",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "share"))
+    folder = tmp_path / "work"
+    notebook(
+        folder / "nb.ipynb",
+        "import pathlib, time\npathlib.Path('started').touch()\n"
+        "while not pathlib.Path('go').exists():\n    time.sleep(0.1)\nprint('done')",
+        kernel="slowpy",
+    )
+    warm_dir = tmp_path / "warm"
+    warm_dir.mkdir()
+    spec = {
+        "input": str(folder / "nb.ipynb"),
+        "output": str(folder / "out.ipynb"),
+        "status_file": str(tmp_path / "status.json"),
+        "log_file": str(tmp_path / "job.log"),
+        "job_id": "early",
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "primehub_executor.warm", "slowpy", str(warm_dir / "s.json")],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        proc.stdin.write(f"{tmp_path / 'spec.json'}\n".encode())  # before the kernel answers
+        proc.stdin.close()
+        end = time.monotonic() + WAIT
+        while not (folder / "started").exists():
+            assert proc.poll() is None, (tmp_path / "job.log").read_text()
+            assert time.monotonic() < end
+            time.sleep(0.1)
+        # the next server starts: it kills the warm executors that state files name
+        WarmPool(
+            warm_dir, count=1, kernels=["slowpy"], command=(), cwd=str(tmp_path)
+        ).clean_leftovers()
+        (folder / "go").touch()
+        proc.wait(WAIT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    log = (tmp_path / "job.log").read_text()
+    assert proc.returncode == 0, log
+    assert read_status(tmp_path / "status.json")["state"] == "succeeded", log
+    assert "Using the pre-started kernel slowpy" in log
+    assert outputs(nbformat.read(folder / "out.ipynb", as_version=4)) == ["done\n"]
