@@ -126,7 +126,15 @@ class ServiceHandler(HubAuthenticated, web.RequestHandler):
             self.set_header("Content-Disposition", f'attachment; filename="{safe}"')
             left = limit
             while left > 0:
-                data = await asyncio.to_thread(f.read, min(CHUNK, left))
+                try:
+                    data = await asyncio.to_thread(f.read, min(CHUNK, left))
+                except OSError as e:
+                    if not self._headers_written:
+                        raise  # (maps_errors: a 503 that says so)
+                    # half sent: end the connection, never a truncated answer that looks whole
+                    app_log.warning("primehub-jobs: %s: read failed: %r", self.request.path, e)
+                    self.request.connection.close()
+                    return
                 if not data:
                     break
                 left -= len(data)
