@@ -17,6 +17,20 @@ SPEC = "spec.json"
 STATUS = "status.json"
 LOG = "job.log"
 ARTIFACTS = "artifacts"
+#: The output notebook's file name, written next to the source notebook, for every submit
+#: (JupyterLab's dialog, ``primehub-job``, both REST APIs, schedules): ``{stem}`` is the
+#: notebook's name without ``.ipynb``, ``{timestamp}`` the submit time (UTC,
+#: ``YYYYmmddHHMMSS``), ``{id:.6}`` the first six characters of the job's id (two submits of
+#: one notebook in the same second get different names). ``PrimeHubApp.output_template``
+#: may change it on a server (fields ``{stem}``, ``{name}``, ``{id}``, ``{timestamp}``).
+OUTPUT_TEMPLATE = "{stem}-{timestamp}-{id:.6}-output.ipynb"
+
+
+def output_file_name(
+    stem: str, timestamp: str, job_id: str, template: str = OUTPUT_TEMPLATE
+) -> str:
+    """The output notebook's file name (:data:`OUTPUT_TEMPLATE`); ``name`` is the stem."""
+    return template.format(stem=stem, name=stem, timestamp=timestamp, id=job_id)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from primehub_executor import artifacts
 from primehub_executor.params import check_language
 from primehub_jobs_contract.errors import Conflict, InvalidRequest, NotFound
 from primehub_jobs_contract.executor import ExecutorSpec
-from primehub_jobs_contract.layout import JobFiles
+from primehub_jobs_contract.layout import OUTPUT_TEMPLATE, JobFiles
 from primehub_jobs_contract.logs import read_chunk
 from primehub_jobs_contract.states import State
 from primehub_jobs_contract.times import utcnow
@@ -31,7 +31,7 @@ from .model import Job, JobRequest
 from .paths import output_location, resolve_notebook, trusted_folder
 from .store import JobStore
 
-DEFAULT_OUTPUT_TEMPLATE = "{stem}-{timestamp}-output.ipynb"
+DEFAULT_OUTPUT_TEMPLATE = OUTPUT_TEMPLATE  # one pattern for every submit (the contract's)
 _JOB_ID = re.compile(r"^[0-9a-f]{12}$")
 
 

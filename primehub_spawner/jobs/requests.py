@@ -13,7 +13,7 @@ from typing import Any
 
 from primehub_jobs_contract import validation
 from primehub_jobs_contract.errors import InvalidRequest
-from primehub_jobs_contract.layout import JOBS_FOLDER, in_jobs_folder
+from primehub_jobs_contract.layout import JOBS_FOLDER, in_jobs_folder, output_file_name
 
 SUBMIT_FIELDS = {
     "id",
@@ -123,7 +123,8 @@ def parse_submit(body: Any, *, max_deadline: float, schedule: bool = False) -> S
 
 
 def output_name(path: str, stamp: str, job_id: str) -> str:
-    """Default output notebook: next to the source, ``<stem>-<stamp>-<id6>-output.ipynb``."""
+    """Default output notebook: next to the source, named by the contract's
+    :data:`~primehub_jobs_contract.layout.OUTPUT_TEMPLATE` (as the servers name theirs)."""
     folder, base = posixpath.split(path)
     stem = base[: -len(".ipynb")]
-    return posixpath.join(folder, f"{stem}-{stamp}-{job_id[:6]}-output.ipynb")
+    return posixpath.join(folder, output_file_name(stem, stamp, job_id))

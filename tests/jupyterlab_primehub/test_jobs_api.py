@@ -49,7 +49,7 @@ async def test_parameterised_notebook_runs_with_typed_parameters(
     assert job["status"] == "pending"
     assert job["name"] == "train"
     assert job["backend"] == "local"
-    assert re.fullmatch(r"proj/train-\d{14}-output\.ipynb", job["outputPath"])
+    assert re.fullmatch(r"proj/train-\d{14}-[0-9a-f]{6}-output\.ipynb", job["outputPath"])
 
     done = await api.wait(job["id"])
     assert done["status"] == "succeeded", done
