@@ -8,6 +8,7 @@ hub) whose spawner is PrimeHubSlurmSpawner, on a catalog written for the test.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def localslurm() -> dict[str, Any]:
 @pytest.fixture
 def slurm_hub(localslurm, tmp_path) -> Iterator[Any]:
     """Start hubs with ``start(catalog_dict, extra_config="", cleanup=True)``; all are
-    stopped (their SLURM jobs cancelled by JupyterHub's shutdown) at the end."""
+    stopped at the end and the test users' SLURM jobs cancelled."""
     hubs: list[HubProcess] = []
 
     def start(data: dict[str, Any], extra: str = "", cleanup: bool = True, workdir: Path = None):
@@ -49,6 +50,14 @@ def slurm_hub(localslurm, tmp_path) -> Iterator[Any]:
             hub.create_user(user)
         return hub
 
+    start.hubs = hubs  # a test that restarts a hub appends the new process
     yield start
     for hub in hubs:
         hub.stop()
+    # hubs that keep their servers (cleanup=False) leave jobs behind
+    for user in SLURM_USERS:
+        subprocess.run(
+            ["scancel", "-u", user],
+            env={"SLURM_CONF": localslurm["conf"], "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            check=False,
+        )

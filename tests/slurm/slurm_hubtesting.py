@@ -75,3 +75,45 @@ def first_progress(hub: Any, user: str, token: str, text: str, timeout: float) -
                 if text in event.get("message", ""):
                     return event
     return None
+
+
+def restart_hub(hub: Any, timeout: float = 120) -> Any:
+    """Stop ``hub`` and start JupyterHub again from the same harness config, database and ports
+    (its servers' API URL stays valid), waiting until its API answers through the proxy."""
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    from localk8s.hubtesting import HubError, HubProcess
+    from localk8s.settings import REPO_ROOT
+
+    hub.stop()
+    env = dict(os.environ)
+    bin_dirs = [str(REPO_ROOT / "node_modules" / ".bin"), str(Path(sys.executable).parent)]
+    env["PATH"] = os.pathsep.join([*bin_dirs, env.get("PATH", "")])
+    with open(hub.log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "jupyterhub"), "-f", "jupyterhub_harness_config.py"],
+            cwd=hub.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    again = HubProcess(
+        url=hub.url, token=hub.token, proc=proc, workdir=hub.workdir, log_path=hub.log_path
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise HubError(f"jupyterhub exited with {proc.returncode}\n{again.log_tail()}")
+        try:
+            if again.api("GET", "/", timeout=5).status_code == 200:
+                return again
+        except Exception:  # noqa: BLE001 - not answering yet
+            pass
+        time.sleep(0.3)
+    again.stop()
+    raise HubError(f"jupyterhub did not answer again within {timeout:.0f}s\n{again.log_tail()}")
