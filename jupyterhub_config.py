@@ -28,8 +28,8 @@ from pathlib import Path
 from primehub_jobs_contract.hub_admission import ADMIT_SCOPE, ADMIT_SCOPE_DESCRIPTION
 from primehub_spawner.groups_api import GroupsAPIHandler
 from primehub_spawner.job_admission_api import job_admission_handlers
-from primehub_spawner.server_logs_api import server_logs_handlers
 from primehub_spawner.pods import pod_setting_values
+from primehub_spawner.server_logs_api import server_logs_handlers
 
 c = get_config()  # noqa: F821  (provided by JupyterHub)
 
