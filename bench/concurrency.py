@@ -1,7 +1,10 @@
-"""Concurrency: N users (default 30) spawn at once on the PrimeHub hub on the local cluster.
+"""Concurrency: N users (default 30) spawn at once, on the PrimeHub hub and on plain KubeSpawner.
 
-All spawns are POSTed together from a thread pool; each user's time is from its POST to its
-server being ready. Reports how many became ready / failed and p50/p95 time to ready.
+Both hubs run on the local cluster, each in its own namespace, with the same pod (image,
+resources). All spawns of a side are POSTed together from a thread pool; each user's time is
+from its POST to its server being ready. The sides take turns (ours first, then the peer's, each
+with its pods deleted before the other starts), so they never share the cluster. Reports how
+many became ready / failed and p50/p95/max time to ready for each side.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.hubs import cluster_session, spawn_and_wait, start_primehub, workdir
+from bench.hubs import cluster_session, spawn_and_wait, start_kubespawner, start_primehub, workdir
 from bench.report import Row, Section, percentile
 from localk8s.testing import wait_for
+
+PEER = "KubeSpawner"
 
 
 def run(args: argparse.Namespace) -> Section:
@@ -21,18 +26,20 @@ def run(args: argparse.Namespace) -> Section:
         return _run(cluster, max(1, args.users))
 
 
-def _run(cluster: Any, count: int) -> Section:
-    users = [f"conc-{i}" for i in range(count)]
-    section = Section("concurrency", f"Concurrency: {count} users spawning at once")
-    namespace = cluster.create_namespace("bench-conc")
-    tmp = workdir("concurrency")
+def _side(cluster: Any, side: str, users: list[str], tmp: Any) -> dict[str, Any]:
+    """Start ``side``'s hub, spawn every user at once, stop everything; user -> seconds or
+    the exception."""
+    namespace = cluster.create_namespace(f"bench-conc-{side}")
     hub = None
-    results: dict[str, Any] = {}
     try:
-        hub = start_primehub(cluster, namespace, tmp / "ph", users)
+        if side == "ours":
+            hub = start_primehub(cluster, namespace, tmp / "ph", users)
+            options: dict[str, Any] | None = {"group": "bench", "instance_type": "cpu-half"}
+        else:
+            hub = start_kubespawner(cluster, namespace, tmp / "ks")
+            options = None
         for user in users:
             hub.create_user(user)
-        options = {"group": "bench", "instance_type": "cpu-half"}
 
         def spawn(user: str) -> tuple[str, Any]:
             try:
@@ -40,8 +47,8 @@ def _run(cluster: Any, count: int) -> Section:
             except Exception as e:  # one failed spawn is a result, not the end of the run
                 return user, e
 
-        with ThreadPoolExecutor(count) as pool:
-            results = dict(pool.map(spawn, users))
+        with ThreadPoolExecutor(len(users)) as pool:
+            return dict(pool.map(spawn, users))
     finally:
         if hub is not None:
             for user in users:
@@ -54,17 +61,41 @@ def _run(cluster: Any, count: int) -> Section:
             )
             hub.stop()
         cluster.delete_namespace(namespace)
-    ready = sorted(v for v in results.values() if isinstance(v, float))
-    failed = {u: str(v).splitlines()[0] for u, v in results.items() if not isinstance(v, float)}
+
+
+def _run(cluster: Any, count: int) -> Section:
+    users = [f"conc-{i}" for i in range(count)]
+    section = Section(
+        "concurrency", f"Concurrency: {count} users spawning at once (ours vs {PEER})"
+    )
+    tmp = workdir("concurrency")
+    results = {side: _side(cluster, side, users, tmp) for side in ("ours", "peer")}
+    ready = {s: sorted(v for v in r.values() if isinstance(v, float)) for s, r in results.items()}
+    failed = {
+        s: {u: str(v).splitlines()[0] for u, v in r.items() if not isinstance(v, float)}
+        for s, r in results.items()
+    }
+
+    def row(metric: str, pick: Any, unit: str = "s") -> Row:
+        return Row(metric, pick(ready["ours"]), pick(ready["peer"]), unit, PEER)
+
     section.rows = [
-        Row("servers ready", len(ready), None, "count"),
-        Row("spawns failed", len(failed), None, "count"),
-        Row("POST to ready, p50", percentile(ready, 50)),
-        Row("POST to ready, p95", percentile(ready, 95)),
-        Row("POST to ready, max", ready[-1] if ready else None),
+        row("servers ready", len, "count"),
+        Row("spawns failed", len(failed["ours"]), len(failed["peer"]), "count", PEER),
+        row("POST to ready, p50", lambda r: percentile(r, 50)),
+        row("POST to ready, p95", lambda r: percentile(r, 95)),
+        row("POST to ready, max", lambda r: r[-1] if r else None),
     ]
-    section.ok = not failed and len(ready) == count
+    section.ok = not failed["ours"] and len(ready["ours"]) == count
     if not section.ok:
-        section.error = f"{len(failed)} failed: {failed}"
-    section.details = {"users": count, "samples": ready, "failures": failed, "hub_logs": str(tmp)}
+        section.error = f"{len(failed['ours'])} of ours failed: {failed['ours']}"
+    section.details = {
+        "users": count,
+        "order": "ours, then the peer's (one side at a time)",
+        "samples": ready["ours"],
+        "peer_samples": ready["peer"],
+        "failures": failed["ours"],
+        "peer_failures": failed["peer"],
+        "hub_logs": str(tmp),
+    }
     return section
