@@ -16,6 +16,7 @@ import {
   JobStatus
 } from './core/jobs';
 import { downloadName } from './core/format';
+import { ISchedule, IScheduleList, IScheduleRequest } from './core/schedules';
 
 /** An error answered by the server (or the network), with a message fit for the user. */
 export class PrimeHubApiError extends Error {
@@ -170,6 +171,37 @@ export class PrimeHubClient {
       blob: await response.blob(),
       filename: downloadName(disposition) ?? `${id}-artifacts.zip`
     };
+  }
+
+  schedules(): Promise<IScheduleList> {
+    return this.json<IScheduleList>(this.url('schedules'));
+  }
+
+  createSchedule(request: IScheduleRequest): Promise<ISchedule> {
+    return this.send<ISchedule>(this.url('schedules'), 'POST', request);
+  }
+
+  /** Pause (the recurrence is kept, no next run) or resume a schedule. */
+  pauseSchedule(id: string, paused: boolean): Promise<ISchedule> {
+    return this.send<ISchedule>(
+      this.url('schedules', encodeURIComponent(id)),
+      'PATCH',
+      { paused }
+    );
+  }
+
+  /** Run a schedule now; resolves with the job of the run. */
+  runSchedule(id: string): Promise<IJob> {
+    return this.send<IJob>(
+      this.url('schedules', encodeURIComponent(id), 'run'),
+      'POST'
+    );
+  }
+
+  async deleteSchedule(id: string): Promise<void> {
+    await this.request(this.url('schedules', encodeURIComponent(id)), {
+      method: 'DELETE'
+    });
   }
 
   tokenInfo(): Promise<ITokenInfo> {

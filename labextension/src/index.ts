@@ -42,6 +42,7 @@ import { ICellLike } from './core/parameters';
 import { JobsModel } from './jobsModel';
 import { IJobActions, JobsPanel } from './jobsPanel';
 import { JobLogView } from './logView';
+import { SchedulesView } from './schedulesView';
 import { showSubmitDialog } from './submit';
 import { showTokenDialog } from './tokenDialog';
 
@@ -132,6 +133,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     );
     const client = new PrimeHubClient(app.serviceManager.serverSettings);
     const model = new JobsModel(client);
+    const schedules = new SchedulesView(
+      client,
+      trans,
+      () => void model.refresh()
+    );
     let notifyOnFinish = true;
     const logViews = new Map<string, MainAreaWidget<JobLogView>>();
 
@@ -205,7 +211,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
           dirty: notebook.dirty,
           save: notebook.save,
           initial,
-          trans
+          trans,
+          onScheduled: schedule => {
+            void schedules.refresh();
+            Notification.info(
+              trans.__('Schedule "%1" created.', schedule.name),
+              {
+                autoClose: 5000,
+                actions: [
+                  {
+                    label: trans.__('Show jobs'),
+                    callback: () => app.shell.activateById(jobsPanel.id)
+                  }
+                ]
+              }
+            );
+          }
         });
       } catch (err) {
         await showErrorMessage(
@@ -298,7 +319,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
 
-    const jobsPanel = new JobsPanel(model, actions, trans);
+    const jobsPanel = new JobsPanel(model, actions, trans, schedules);
     jobsPanel.title.icon = jobsIcon;
     app.shell.add(jobsPanel, 'left', { rank: 650 });
     if (restorer) {

@@ -17,6 +17,7 @@ import {
   JobStatus
 } from './core/jobs';
 import { JobsModel } from './jobsModel';
+import { SchedulesView } from './schedulesView';
 
 /** What the buttons of a job row do (implemented by the plugin). */
 export interface IJobActions {
@@ -57,7 +58,8 @@ export class JobsPanel extends Widget {
   constructor(
     private readonly model: JobsModel,
     private readonly actions: IJobActions,
-    private readonly trans: TranslationBundle
+    private readonly trans: TranslationBundle,
+    private readonly schedules: SchedulesView | null = null
   ) {
     super();
     this.id = 'primehub-jobs-panel';
@@ -101,6 +103,10 @@ export class JobsPanel extends Widget {
     header.appendChild(refresh);
     this.node.appendChild(header);
 
+    if (schedules) {
+      this.node.appendChild(schedules.node);
+    }
+
     this.statusLine = document.createElement('div');
     this.statusLine.className = 'jp-PrimeHub-jobsStatus';
     this.statusLine.setAttribute('role', 'status');
@@ -123,6 +129,7 @@ export class JobsPanel extends Widget {
 
   protected onAfterShow(): void {
     void this.model.refresh();
+    this.schedules?.start();
     // Running durations tick between refreshes.
     this.durationTimer = setInterval(() => {
       if (this.model.jobs.some(isActive)) {
@@ -132,6 +139,7 @@ export class JobsPanel extends Widget {
   }
 
   protected onAfterHide(): void {
+    this.schedules?.stop();
     if (this.durationTimer !== null) {
       clearInterval(this.durationTimer);
       this.durationTimer = null;

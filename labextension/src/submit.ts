@@ -9,6 +9,13 @@ import { Widget } from '@lumino/widgets';
 import { PrimeHubApiError, PrimeHubClient } from './api';
 import { AsyncAcceptDialog } from './asyncDialog';
 import {
+  browserTimeZone,
+  PRESETS,
+  Recurrence,
+  schedulePreview
+} from './core/cron';
+import { ISchedule, IScheduleRequest } from './core/schedules';
+import {
   backendNames,
   checkJobName,
   defaultJobName,
@@ -96,6 +103,15 @@ export class SubmitForm extends Widget {
     null;
   private readonly remoteSection: HTMLElement | null = null;
   private readonly errorNode: HTMLElement;
+  /** Set by the flow once the server created the schedule. */
+  scheduled: ISchedule | null = null;
+  private readonly scheduleRadio: HTMLInputElement;
+  private readonly scheduleSection: HTMLElement;
+  private readonly recurrenceSelect: HTMLSelectElement;
+  private readonly cronInput: HTMLInputElement;
+  private readonly cronRow: HTMLElement;
+  private readonly timezoneInput: HTMLInputElement;
+  private readonly preview: HTMLElement;
 
   constructor(private readonly options: ISubmitFormOptions) {
     super();
@@ -163,6 +179,91 @@ export class SubmitForm extends Widget {
       this.addParameterField(fieldset, parameter, text);
     }
     node.appendChild(fieldset);
+
+    // When: now, or on a schedule (kept by the hub's jobs service, so Kubernetes only).
+    const canSchedule = hasRemoteBackend(options.context);
+    const when = document.createElement('fieldset');
+    when.className = 'jp-PrimeHub-when';
+    const whenLegend = document.createElement('legend');
+    whenLegend.textContent = trans.__('When');
+    when.appendChild(whenLegend);
+    const radio = (value: string, label: string): HTMLInputElement => {
+      const row = document.createElement('label');
+      row.className = 'jp-PrimeHub-radio';
+      const input = document.createElement('input');
+      input.type = 'radio';
+      input.name = `${this.uid}-when`;
+      input.value = value;
+      row.append(input, ` ${label}`);
+      when.appendChild(row);
+      return input;
+    };
+    const nowRadio = radio('now', trans.__('Run now'));
+    nowRadio.checked = true;
+    this.scheduleRadio = radio('schedule', trans.__('Run on a schedule'));
+    this.scheduleRadio.disabled = !canSchedule || !!options.initial;
+    if (!canSchedule) {
+      const note = document.createElement('p');
+      note.className = 'jp-PrimeHub-note jp-PrimeHub-scheduleUnavailable';
+      note.textContent = trans.__(
+        "Schedules run as Kubernetes jobs through the hub's jobs service, which this server does not use."
+      );
+      when.appendChild(note);
+    }
+    this.scheduleSection = document.createElement('div');
+    this.scheduleSection.className = 'jp-PrimeHub-scheduleSection';
+    this.scheduleSection.hidden = true;
+    this.recurrenceSelect = this.addSelect(
+      this.scheduleSection,
+      'recurrence',
+      trans.__('Repeat'),
+      [
+        { value: 'daily', label: trans.__('Daily at 04:00') },
+        { value: 'weekly', label: trans.__('Weekly on Sunday at 04:00') },
+        { value: 'monthly', label: trans.__('Monthly on the 1st at 04:00') },
+        { value: 'custom', label: trans.__('Custom (cron expression)') }
+      ],
+      'custom'
+    );
+    this.cronInput = this.addTextField(
+      this.scheduleSection,
+      'cron',
+      trans.__('Cron expression'),
+      PRESETS.daily,
+      trans.__(
+        'minute hour day-of-month month day-of-week, e.g. */15 * * * * or 30 9 * * mon-fri'
+      )
+    );
+    this.cronInput.classList.add('jp-PrimeHub-cronInput');
+    this.cronRow = this.cronInput.parentElement as HTMLElement;
+    this.timezoneInput = this.addTextField(
+      this.scheduleSection,
+      'timezone',
+      trans.__('Time zone'),
+      browserTimeZone(),
+      trans.__('IANA name, e.g. UTC, Asia/Taipei, Europe/Berlin')
+    );
+    this.timezoneInput.classList.add('jp-PrimeHub-timezoneInput');
+    this.preview = document.createElement('div');
+    this.preview.className = 'jp-PrimeHub-schedulePreview';
+    this.preview.setAttribute('aria-live', 'polite');
+    this.scheduleSection.appendChild(this.preview);
+    const savedNote = document.createElement('p');
+    savedNote.className = 'jp-PrimeHub-note';
+    savedNote.textContent = trans.__(
+      'Each run uses the notebook as it is saved when the run starts; every run is listed as a job.'
+    );
+    this.scheduleSection.appendChild(savedNote);
+    when.appendChild(this.scheduleSection);
+    node.appendChild(when);
+    for (const input of [nowRadio, this.scheduleRadio]) {
+      input.addEventListener('change', () => this.updateWhen());
+    }
+    this.recurrenceSelect.addEventListener('change', () =>
+      this.updatePreview()
+    );
+    this.cronInput.addEventListener('input', () => this.updatePreview());
+    this.timezoneInput.addEventListener('input', () => this.updatePreview());
 
     // Advanced: kernel, per-cell timeout, whole-job deadline, backend.
     const advanced = document.createElement('details');
@@ -284,6 +385,97 @@ export class SubmitForm extends Widget {
 
   getValue(): IJob | null {
     return this.submitted;
+  }
+
+  /** Whether "Run on a schedule" is chosen. */
+  get isSchedule(): boolean {
+    return this.scheduleRadio.checked;
+  }
+
+  private updateWhen(): void {
+    const schedule = this.isSchedule;
+    this.scheduleSection.hidden = !schedule;
+    if (this.backendSelect) {
+      if (schedule) {
+        this.backendSelect.value = 'kubernetes';
+      }
+      this.backendSelect.disabled = schedule;
+    }
+    this.updateRemote();
+    this.updatePreview();
+  }
+
+  /** The recurrence in words and its next runs in the chosen zone; returns the problem. */
+  private updatePreview(): string | null {
+    const recurrence = this.recurrenceSelect.value as Recurrence;
+    this.cronRow.hidden = recurrence !== 'custom';
+    const zone = this.timezoneInput.value.trim();
+    const result = schedulePreview(
+      recurrence,
+      this.cronInput.value,
+      zone,
+      new Date()
+    );
+    const error = result.error;
+    const zoneProblem = error && error.startsWith('timezone:') ? error : '';
+    this.setFieldError(
+      this.timezoneInput,
+      this.errorNodeOf(this.timezoneInput),
+      zoneProblem
+    );
+    this.setFieldError(
+      this.cronInput,
+      this.errorNodeOf(this.cronInput),
+      error && !zoneProblem ? error : ''
+    );
+    const children: HTMLElement[] = [];
+    if (!error) {
+      const description = document.createElement('p');
+      description.className = 'jp-PrimeHub-cronDescription';
+      description.textContent = result.description;
+      children.push(description);
+      const heading = document.createElement('p');
+      heading.className = 'jp-PrimeHub-help';
+      heading.textContent = this.trans.__('Next runs (%1):', zone);
+      children.push(heading);
+      const runs = document.createElement('ul');
+      runs.className = 'jp-PrimeHub-nextRuns';
+      for (const run of result.runs) {
+        const item = document.createElement('li');
+        item.textContent = run;
+        runs.appendChild(item);
+      }
+      children.push(runs);
+    }
+    this.preview.replaceChildren(...children);
+    return error;
+  }
+
+  /** The schedule to create, or null when a field must be fixed first. */
+  buildScheduleRequest(): IScheduleRequest | null {
+    const problem = this.updatePreview();
+    const request = this.buildRequest();
+    if (problem) {
+      this.showError(this.trans.__('Please fix the highlighted fields.'));
+      const bad = problem.startsWith('timezone:')
+        ? this.timezoneInput
+        : this.cronInput;
+      bad.focus();
+      return null;
+    }
+    if (!request) {
+      return null;
+    }
+    const recurrence = this.recurrenceSelect.value as Recurrence;
+    const fields: Partial<IJobRequest> = { ...request };
+    delete fields.backend; // schedules always run on the Kubernetes backend
+    return {
+      path: request.path,
+      ...fields,
+      recurrence,
+      ...(recurrence === 'custom' ? { cron: this.cronInput.value.trim() } : {}),
+      timezone: this.timezoneInput.value.trim()
+    };
   }
 
   /** Show an error (from validation or the server) in the dialog. */
@@ -667,6 +859,8 @@ export interface ISubmitFlowOptions {
   save?: () => Promise<void>;
   initial?: Partial<IJobRequest>;
   trans: TranslationBundle;
+  /** Called when the dialog created a schedule instead of a job. */
+  onScheduled?: (schedule: ISchedule) => void;
 }
 
 /**
@@ -689,8 +883,14 @@ export async function showSubmitDialog(
   });
   const submit = async (): Promise<boolean> => {
     let request: IJobRequest | null;
+    let schedule: IScheduleRequest | null = null;
     try {
-      request = form.buildRequest();
+      if (form.isSchedule) {
+        schedule = form.buildScheduleRequest();
+        request = schedule ? form.buildRequest() : null;
+      } else {
+        request = form.buildRequest();
+      }
     } catch (err) {
       form.showError(err instanceof Error ? err.message : String(err));
       return false;
@@ -712,7 +912,11 @@ export async function showSubmitDialog(
       return false;
     }
     try {
-      form.submitted = await client.submit(request);
+      if (schedule) {
+        form.scheduled = await client.createSchedule(schedule);
+      } else {
+        form.submitted = await client.submit(request);
+      }
       return true;
     } catch (err) {
       const message =
@@ -721,7 +925,11 @@ export async function showSubmitDialog(
           : err instanceof Error
             ? err.message
             : String(err);
-      form.showError(trans.__('The job was not submitted: %1', message));
+      form.showError(
+        schedule
+          ? trans.__('The schedule was not created: %1', message)
+          : trans.__('The job was not submitted: %1', message)
+      );
       return false;
     }
   };
@@ -742,5 +950,9 @@ export async function showSubmitDialog(
   );
   dialog.addClass('jp-PrimeHub-submitDialog');
   const result = await dialog.launch();
+  if (result.button.accept && form.scheduled) {
+    options.onScheduled?.(form.scheduled);
+    return null;
+  }
   return result.button.accept ? result.value : null;
 }
