@@ -16,6 +16,12 @@ of its own (:func:`notebook_usage`), which quota (the sum of container limits) c
 the instance type. Both sides mount the same volumes at the same paths, so kernels see the
 user's files.
 
+Kernels start in the notebook's folder (Kernel Gateway 3 ignores the folder the notebook server
+sends): the kernel container gets :mod:`.kernel_gateway_workdir` as its gateway config file,
+through a pod annotation shown by a downward-API volume, with the mount paths it may start
+kernels in. In pod mode the gateway's auth token is in a per-server Secret
+(:func:`token_secret`) both pods reference, never a plain env value in a pod spec.
+
 The hub watches a running split server (:func:`gateway_ended`: pod mode's gateway pod, found by
 the notebook pod's :data:`KERNEL_POD_ANNOTATION`) and, once per hub process, adopts or deletes
 gateway pods a crash left without an owner (:func:`orphan_gateways`).
@@ -27,16 +33,24 @@ dict, and return new dicts that keep that hardening; nothing here does I/O.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
+import importlib.resources
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from .launch import USAGE_ANNOTATION, PodPlan, label_value
 from .pods import CONTAINER_NAME
 from .quantities import Resources, format_cpu, format_memory
+
+# The gateway's config file (kernels start in the notebook's folder), read once with the code.
+WORKDIR_SCRIPT = (
+    importlib.resources.files(__package__).joinpath("kernel_gateway_workdir.py").read_text()
+)
 
 KERNEL_CONTAINER = "kernel"
 GATEWAY_PORT_NAME = "kernel-gateway"
@@ -47,6 +61,16 @@ KERNEL_OF_LABEL = "primehub.io/kernel-gateway-for"
 # on the notebook pod of pod mode: the name of its gateway pod (what poll() watches)
 KERNEL_POD_ANNOTATION = "primehub.io/kernel-gateway-pod"
 KERNEL_POD_SUFFIX = "-kernel"
+# the gateway config file: the annotation's text, shown as a file by a downward-API volume
+CONFIG_ANNOTATION = "primehub.io/kernel-gateway-config"
+CONFIG_VOLUME = "primehub-kernel-gateway"
+CONFIG_DIR = "/etc/primehub-kernel-gateway"
+CONFIG_FILE = "jupyter_kernel_gateway_config.py"  # the name Kernel Gateway looks for
+ROOTS_ENV = "PRIMEHUB_KERNEL_ROOTS"  # the mount paths kernels may start in (JSON list)
+# pod mode: the per-server Secret holding the gateway token (key TOKEN_KEY)
+TOKEN_SECRET_SUFFIX = "-kernel-token"
+TOKEN_SECRET_COMPONENT = "singleuser-kernel-gateway-token"
+TOKEN_KEY = "token"
 # GPU / CUDA setup: kernels get the kernel container's own values, never the notebook's
 # (whose NVIDIA_VISIBLE_DEVICES is "none"); forwarding them hid the GPU in PrimeHub.
 GPU_ENV = (
@@ -157,9 +181,7 @@ def gateway_command(plan: PodPlan, settings: KernelGatewaySettings, listen_ip: s
     return cmd
 
 
-def gateway_client_env(
-    plan: PodPlan, settings: KernelGatewaySettings, url: str, auth_token: str = ""
-) -> dict[str, str]:
+def gateway_client_env(plan: PodPlan, settings: KernelGatewaySettings, url: str) -> dict[str, str]:
     """Environment that makes the notebook container's Jupyter server a gateway client."""
     names = ",".join(forwarded_env_names(plan.env))
     env = {
@@ -171,9 +193,35 @@ def gateway_client_env(
         "JUPYTER_GATEWAY_ENV_WHITELIST": names,  # the name older jupyter-server images read
         "NVIDIA_VISIBLE_DEVICES": "none",  # the UI container gets no GPU
     }
-    if auth_token:
-        env["JUPYTER_GATEWAY_AUTH_TOKEN"] = auth_token
     return env
+
+
+def token_secret_name(notebook_pod_name: str) -> str:
+    """Name of the Secret holding the gateway token of a pod-mode server."""
+    return f"{notebook_pod_name}{TOKEN_SECRET_SUFFIX}"
+
+
+def token_secret(pod: Mapping[str, Any], auth_token: str) -> dict[str, Any]:
+    """The per-server Secret with the gateway token of notebook pod ``pod`` (its labels say whose
+    it is). It gets the notebook pod as owner once that exists (:func:`owner_reference`)."""
+    meta = pod["metadata"]
+    labels = dict(meta.get("labels") or {})
+    labels["component"] = TOKEN_SECRET_COMPONENT
+    labels[KERNEL_OF_LABEL] = label_value(meta["name"])
+    metadata: dict[str, Any] = {"name": token_secret_name(meta["name"]), "labels": labels}
+    if meta.get("namespace"):
+        metadata["namespace"] = meta["namespace"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": "Opaque",
+        "stringData": {TOKEN_KEY: auth_token},
+    }
+
+
+def _secret_env(name: str, secret: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": TOKEN_KEY}}}
 
 
 def _seconds(value: float) -> str:
@@ -230,10 +278,11 @@ def _kernel_container(
     settings: KernelGatewaySettings,
     *,
     listen_ip: str,
-    auth_token: str = "",
+    token_secret: str = "",
 ) -> dict[str, Any]:
     """The gateway container: the notebook container's image, mounts, resources and security
-    settings, with the gateway command and its own env and readiness probe."""
+    settings, with the gateway command and its own env and readiness probe, and the gateway
+    config that starts kernels in the notebook's folder within those mounts."""
     kernel = copy.deepcopy(dict(notebook))
     for field in ("args", "ports", "lifecycle", "readinessProbe", "livenessProbe", "startupProbe"):
         kernel.pop(field, None)
@@ -244,8 +293,16 @@ def _kernel_container(
     culling = [a for a in notebook.get("args") or [] if a.startswith(_CULL_ARG_PREFIX)]
     kernel["command"] = gateway_command(plan, settings, listen_ip) + culling
     kernel["env"] = _kernel_env(notebook, plan)
-    if auth_token:
-        kernel["env"].append({"name": "KG_AUTH_TOKEN", "value": auth_token})
+    mounts = [m for m in kernel.get("volumeMounts") or [] if m.get("name") != CONFIG_VOLUME]
+    roots = [m["mountPath"] for m in mounts]
+    kernel["volumeMounts"] = mounts + [
+        {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}
+    ]
+    # not in env_process_whitelist: kernels see neither
+    _set_env(kernel, {"JUPYTER_CONFIG_PATH": CONFIG_DIR, ROOTS_ENV: json.dumps(roots)})
+    if token_secret:
+        kernel["env"] = [e for e in kernel["env"] if e["name"] != "KG_AUTH_TOKEN"]
+        kernel["env"].append(_secret_env("KG_AUTH_TOKEN", token_secret))
     if settings.working_dir:
         kernel["workingDir"] = settings.working_dir
     if listen_ip == "127.0.0.1":
@@ -271,13 +328,28 @@ def _as_notebook_ui(
     plan: PodPlan,
     settings: KernelGatewaySettings,
     url: str,
-    auth_token: str = "",
+    token_secret: str = "",
 ) -> None:
     """Turn the notebook container into the gateway client (in place)."""
     if settings.notebook_image:
         notebook["image"] = settings.notebook_image
     notebook["resources"] = _small_resources(settings)
-    _set_env(notebook, gateway_client_env(plan, settings, url, auth_token))
+    _set_env(notebook, gateway_client_env(plan, settings, url))
+    if token_secret:
+        name = "JUPYTER_GATEWAY_AUTH_TOKEN"
+        notebook["env"] = [e for e in notebook["env"] if e["name"] != name]
+        notebook["env"].append(_secret_env(name, token_secret))
+
+
+def _with_gateway_config(pod: dict[str, Any]) -> None:
+    """Give ``pod`` (in place) the gateway config file: the annotation and the volume showing it."""
+    meta = pod["metadata"]
+    meta["annotations"] = {**(meta.get("annotations") or {}), CONFIG_ANNOTATION: WORKDIR_SCRIPT}
+    spec = pod["spec"]
+    volumes = [v for v in spec.get("volumes") or [] if v.get("name") != CONFIG_VOLUME]
+    field_path = f"metadata.annotations['{CONFIG_ANNOTATION}']"
+    item = {"path": CONFIG_FILE, "fieldRef": {"fieldPath": field_path}}
+    spec["volumes"] = volumes + [{"name": CONFIG_VOLUME, "downwardAPI": {"items": [item]}}]
 
 
 def sidecar_pod(
@@ -293,6 +365,7 @@ def sidecar_pod(
     _as_notebook_ui(notebook, plan, settings, f"http://127.0.0.1:{settings.port}")
     containers = out["spec"]["containers"]
     containers.insert(containers.index(notebook) + 1, kernel)
+    _with_gateway_config(out)
     return out
 
 
@@ -305,15 +378,16 @@ def kernel_pod(
     pod: Mapping[str, Any],
     plan: PodPlan,
     settings: KernelGatewaySettings,
-    auth_token: str,
+    token_secret: str,
 ) -> dict[str, Any]:
     """The separate gateway pod for notebook pod ``pod``: the notebook pod's volumes, node
     selector, tolerations, pull secrets, group/user labels and usage annotation, one
-    container ``kernel`` listening on 0.0.0.0 behind ``auth_token``.
+    container ``kernel`` listening on 0.0.0.0 behind the token in Secret ``token_secret``
+    (:func:`token_secret`).
 
     It is created before the notebook pod (which needs its address) and gets its owner
     reference once the notebook pod exists."""
-    if not auth_token:
+    if not token_secret:
         raise KernelGatewayError("a gateway reachable from other pods needs an auth token")
     notebook = _notebook_container(pod)
     meta = pod["metadata"]
@@ -335,9 +409,11 @@ def kernel_pod(
     spec["automountServiceAccountToken"] = False
     spec["restartPolicy"] = "Always"  # the gateway is a service: restart it whatever its exit
     spec["containers"] = [
-        _kernel_container(notebook, plan, settings, listen_ip="0.0.0.0", auth_token=auth_token)
+        _kernel_container(notebook, plan, settings, listen_ip="0.0.0.0", token_secret=token_secret)
     ]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    out = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
+    _with_gateway_config(out)
+    return out
 
 
 def gateway_url(pod_ip: str, settings: KernelGatewaySettings) -> str:
@@ -346,17 +422,52 @@ def gateway_url(pod_ip: str, settings: KernelGatewaySettings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+def kernel_pod_start_message(plan: PodPlan) -> str:
+    """The spawn page's first words about the gateway pod (pod mode)."""
+    return f"Starting the kernel pod on a {'GPU' if plan.usage.gpu else 'CPU'} node..."
+
+
+@dataclass
+class KernelPodProgress:
+    """What the spawn page shows while the hub starts a pod-mode server's gateway pod: the hub
+    adds messages as it waits (:meth:`add`), the progress stream replays them until
+    :attr:`done`. Progress values stay below the notebook pod's (KubeSpawner starts at 30)."""
+
+    events: list[dict[str, Any]] = dataclass_field(default_factory=list)
+    done: bool = False
+    seen: set[str] = dataclass_field(
+        default_factory=set
+    )  # keys (Kubernetes event uids) already added
+    changed: asyncio.Event = dataclass_field(default_factory=asyncio.Event)
+
+    def add(self, message: str, key: str | None = None) -> None:
+        """Add ``message`` (once per ``key``) and wake the stream."""
+        if key is not None:
+            if key in self.seen:
+                return
+            self.seen.add(key)
+        progress = int(25 - 20 * 0.6 ** len(self.events))
+        self.events.append({"progress": progress, "message": message})
+        self.changed.set()
+
+    def finish(self) -> None:
+        """The gateway pod serves, or the spawn failed: the stream goes on to the notebook pod."""
+        self.done = True
+        self.changed.set()
+
+
 def notebook_pod(
     pod: Mapping[str, Any],
     plan: PodPlan,
     settings: KernelGatewaySettings,
     url: str,
-    auth_token: str,
+    token_secret: str,
 ) -> dict[str, Any]:
-    """The notebook pod of the separate-pod mode: a gateway client of ``url``, small request,
-    without the instance type's node selector and tolerations (its GPU node is the kernel's)."""
+    """The notebook pod of the separate-pod mode: a gateway client of ``url`` with the token of
+    Secret ``token_secret``, small request, without the instance type's node selector and
+    tolerations (its GPU node is the kernel's)."""
     out = copy.deepcopy(dict(pod))
-    _as_notebook_ui(_notebook_container(out), plan, settings, url, auth_token)
+    _as_notebook_ui(_notebook_container(out), plan, settings, url, token_secret)
     meta = out["metadata"]
     meta["annotations"] = dict(meta.get("annotations") or {})
     meta["annotations"][KERNEL_POD_ANNOTATION] = kernel_pod_name(meta["name"])
@@ -487,11 +598,13 @@ def gateway_pod_of(notebook: Mapping[str, Any] | None) -> str | None:
 @dataclass(frozen=True)
 class Orphan:
     """An ownerless gateway pod: adopt it (``owner`` set: the owner reference to its notebook
-    pod, which exists) or delete it (``owner`` None: no notebook pod to serve)."""
+    pod, which exists) or delete it (``owner`` None: no notebook pod to serve); the same for
+    its token's Secret ``secret`` (None: a pod not named as the spawner names them)."""
 
     namespace: str
     name: str
     owner: Mapping[str, Any] | None
+    secret: str | None = None
 
 
 def orphan_gateways(pods: Mapping[str, Mapping[str, Any]]) -> list[Orphan]:
@@ -512,12 +625,13 @@ def orphan_gateways(pods: Mapping[str, Mapping[str, Any]]) -> list[Orphan]:
             continue
         name = meta.get("name") or key.split("/", 1)[-1]
         namespace = meta.get("namespace") or key.split("/", 1)[0]
-        owner = None
+        owner, secret = None, None
         if name.endswith(KERNEL_POD_SUFFIX):
             notebook_name = name[: -len(KERNEL_POD_SUFFIX)]
+            secret = token_secret_name(notebook_name)
             notebook = pods.get(f"{namespace}/{notebook_name}") or {}
             nmeta = notebook.get("metadata") or {}
             if nmeta.get("uid") and not nmeta.get("deletionTimestamp"):
                 owner = owner_reference(notebook_name, nmeta["uid"])
-        out.append(Orphan(namespace, name, owner))
+        out.append(Orphan(namespace, name, owner, secret))
     return out

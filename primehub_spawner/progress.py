@@ -27,8 +27,11 @@ _VOLUME_PERMANENT = re.compile(
 IMAGE_FAILURES = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull")
 
 
-def describe_event(event: Mapping[str, Any]) -> str:
-    """A Kubernetes event about the server's pod, said plainly."""
+def describe_event(
+    event: Mapping[str, Any], started: str = "Starting the notebook server..."
+) -> str:
+    """A Kubernetes event about the server's pod, said plainly (``started``: what a started
+    container means, e.g. the kernel gateway's in a pod of its own)."""
     reason = event.get("reason") or ""
     message = event.get("message") or ""
     if reason == "FailedScheduling":
@@ -49,7 +52,7 @@ def describe_event(event: Mapping[str, Any]) -> str:
     if reason == "Created":
         return "Container created"
     if reason == "Started":
-        return "Starting the notebook server..."
+        return started
     if reason in ("Failed", "BackOff") and any(f in message for f in IMAGE_FAILURES + ("pull",)):
         return f"Cannot pull the image: {message}"
     if reason in VOLUME_FAILURES:
@@ -91,8 +94,13 @@ def events_about(
     return [e for e in events if uid and (e.get("involvedObject") or {}).get("uid") == uid]
 
 
-def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | None) -> str | None:
-    """Why this spawn cannot succeed by waiting (``None`` while it still may).
+def fatal_reason(
+    events: Iterable[Mapping[str, Any]],
+    pod: Mapping[str, Any] | None,
+    subject: str = "The server",
+) -> str | None:
+    """Why this spawn cannot succeed by waiting (``None`` while it still may); ``subject`` names
+    the pod in the message (the kernel pod of the kernel-gateway split has its own).
 
     Unschedulable pods (e.g. ``Insufficient nvidia.com/gpu``, no node matching the
     selector), image pull errors and volume mount or attach
@@ -105,7 +113,7 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
         # The scheduler writes its verdict on the pod itself (faster than the Event).
         message = unschedulable_message(pod)
         if message and _UNSCHEDULABLE.search(message):
-            return f"The server cannot be scheduled: {message}"
+            return f"{subject} cannot be scheduled: {message}"
         failure = image_failure(pod)
         if failure is not None:
             return f"Cannot pull image ({failure[0]}): {failure[1]}".rstrip(": ")
@@ -120,7 +128,7 @@ def fatal_reason(events: Iterable[Mapping[str, Any]], pod: Mapping[str, Any] | N
     for event in events:
         message = event.get("message") or ""
         if event.get("reason") == "FailedScheduling" and _UNSCHEDULABLE.search(message):
-            return f"The server cannot be scheduled: {message}"
+            return f"{subject} cannot be scheduled: {message}"
         code = next((f for f in IMAGE_FAILURES if f in message), None)
         if event.get("reason") in ("Failed", "BackOff") and code:
             return f"Cannot pull image ({code}): {pulls[-1] if pulls else message}"

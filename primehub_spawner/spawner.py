@@ -39,17 +39,21 @@ from .kernel_gateway import (
     SWITCH_VALUES,
     KernelGatewayError,
     KernelGatewaySettings,
+    KernelPodProgress,
     gateway_ended,
     gateway_pod_of,
     gateway_problem,
     gateway_url,
     kernel_pod,
     kernel_pod_name,
+    kernel_pod_start_message,
     notebook_pod,
     notebook_usage,
     orphan_gateways,
     owner_reference,
     sidecar_pod,
+    token_secret,
+    token_secret_name,
     use_split,
 )
 from .launch import (
@@ -64,7 +68,7 @@ from .launch import (
 from .overview import groups_overview
 from .podcache import GroupPodReflector, StaleCache, fresh_pods
 from .pods import CONTAINER_NAME, POD_SETTING_NAMES, ContainerSpec, PodSettings, render_pod
-from .progress import describe_event, fatal_reason
+from .progress import describe_event, events_about, fatal_reason
 from .quantities import QuantityError, Resources, parse_memory
 from .quota import QuotaExceeded, QuotaLedger, Usage
 from .user_options import Choice, OptionsError, options_from_form, resolve_options
@@ -274,6 +278,7 @@ class PrimeHubSpawner(KubeSpawner):
     _gateway_sweeps: ClassVar[dict[str, bool | float]] = {}
     _gateway_sweep_locks: ClassVar[dict[str, asyncio.Lock]] = {}
     _kg_token = ""
+    _kg_progress: KernelPodProgress | None = None  # pod mode: the gateway pod phase (spawn page)
 
     @default("apply_user_options")
     def _apply_user_options_default(self):
@@ -472,6 +477,8 @@ class PrimeHubSpawner(KubeSpawner):
         except QuotaExceeded as e:
             self.log.info("Quota refused %s in %s: %s", self.user.name, group.name, e)
             raise user_error(403, str(e)) from None
+        pod_mode = self._kg is not None and self._kg.mode == "pod"
+        self._kg_progress = KernelPodProgress() if pod_mode else None  # before _plan: progress()
         self._plan = plan
         self._apply_plan_traits(choice, plan)
         self.log.info(
@@ -751,9 +758,13 @@ class PrimeHubSpawner(KubeSpawner):
         super().clear_state()
         self._plan = None
         self._kg, self._kg_url, self._kg_token = None, "", ""
+        self._kg_progress = None
 
     async def progress(self):
-        """KubeSpawner's progress events with messages a user understands."""
+        """KubeSpawner's progress events with messages a user understands; in the pod mode of
+        the split first those of the gateway pod, which the hub starts before the notebook pod."""
+        async for event in self._kernel_pod_progress():
+            yield event
         async for event in super().progress():
             raw = event.get("raw_event")
             if raw:
@@ -761,6 +772,25 @@ class PrimeHubSpawner(KubeSpawner):
             yield event
 
     # ---- kernel gateway split (the pods come from the pure kernel_gateway.py) -------------
+
+    async def _kernel_pod_progress(self):
+        """This spawn's gateway pod phase (pod mode) as the hub records it while it waits
+        (:class:`.kernel_gateway.KernelPodProgress`); nothing for other spawns. JupyterHub
+        applies the options (which decide the mode) before it calls start()."""
+        while (phase := self._kg_progress) is None:
+            if self._plan is not None:
+                return  # this spawn's options are applied: no gateway pod
+            await asyncio.sleep(0.5)
+        sent = 0
+        while True:
+            phase.changed.clear()
+            while sent < len(phase.events):
+                yield phase.events[sent]
+                sent += 1
+            if phase.done:
+                return
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(phase.changed.wait(), 1)
 
     @property
     def _kernel_gateway_switch(self) -> str:
@@ -848,7 +878,19 @@ class PrimeHubSpawner(KubeSpawner):
                     where,
                     orphan.owner["name"],
                 )
+                if orphan.secret:
+                    with suppress(ApiException):  # gone or never made: nothing to own
+                        await asyncio.wait_for(
+                            self.api.patch_namespaced_secret(
+                                orphan.secret,
+                                orphan.namespace,
+                                {"metadata": {"ownerReferences": [dict(orphan.owner)]}},
+                            ),
+                            self.k8s_api_request_timeout,
+                        )
                 return
+            if orphan.secret:
+                await self._delete_token_secret(orphan.secret, orphan.namespace)
             await asyncio.wait_for(
                 self.api.delete_namespaced_pod(
                     orphan.name, orphan.namespace, grace_period_seconds=self.delete_grace_period
@@ -892,7 +934,8 @@ class PrimeHubSpawner(KubeSpawner):
         """The rendered notebook pod (an API dict) -> the split pod (keeps its hardening)."""
         if self._kg.mode == "sidecar":
             return sidecar_pod(data, self._plan, self._kg)
-        return notebook_pod(data, self._plan, self._kg, self._kg_url, self._kg_token)
+        secret = token_secret_name(self.pod_name)
+        return notebook_pod(data, self._plan, self._kg, self._kg_url, secret)
 
     def _sidecar_problem(self) -> str | None:
         if self._kg is None or self._kg.mode != "sidecar" or self.pod_reflector is None:
@@ -902,33 +945,48 @@ class PrimeHubSpawner(KubeSpawner):
         return gateway_problem(pod, now, self.kernel_gateway_ready_timeout)
 
     async def _start_kernel_pod(self) -> None:
-        """Pod mode: create the gateway pod and wait until it serves; the notebook pod, made
-        next, needs its address. Fails the spawn (503) with the reason it cannot serve."""
+        """Pod mode: create the gateway token's Secret and the gateway pod and wait until it
+        serves; the notebook pod, made next, needs its address. The spawn page shows the wait
+        (:attr:`_kg_progress`: the node kind, the scheduler's reasons, the pod's events). Fails
+        the spawn (503) with the reason it cannot serve, e.g. the same unschedulable reasons and
+        image pull errors as the notebook pod (:func:`.progress.fatal_reason`)."""
+        phase = self._kg_progress or KernelPodProgress()
         self._kg_token = secrets.token_urlsafe(32)
         self._kg_url = ""
-        template = self.api.api_client.sanitize_for_serialization(await self.get_pod_manifest())
-        manifest = kernel_pod(template, self._plan, self._kg, self._kg_token)
-        name = manifest["metadata"]["name"]
-        key = f"{self.namespace}/{name}"
-        await self._delete_kernel_pod(wait=True)  # a leftover of an earlier spawn
         try:
+            template = self.api.api_client.sanitize_for_serialization(await self.get_pod_manifest())
+            secret = token_secret(template, self._kg_token)
+            manifest = kernel_pod(template, self._plan, self._kg, secret["metadata"]["name"])
+            name = manifest["metadata"]["name"]
+            key = f"{self.namespace}/{name}"
+            await self._delete_kernel_pod(wait=True)  # a leftover of an earlier spawn
+            phase.add(kernel_pod_start_message(self._plan))
+            await self._create_token_secret(secret)
             await asyncio.wait_for(
                 self.api.create_namespaced_pod(self.namespace, manifest),
                 self.k8s_api_request_timeout,
             )
             self.log.info("Created kernel gateway pod %s for %s", key, self._log_name)
+            if self.events_enabled:
+                await self._start_watching_events()
             deadline = time.monotonic() + self.start_timeout
             while True:
                 pod = (await self.group_pods()).get(key)
+                reflector = self.event_reflector
+                events = events_about(reflector.events if reflector else [], pod) if pod else []
+                for event in events:
+                    message = describe_event(event, started="Starting the kernel gateway...")
+                    phase.add(f"Kernel pod: {message}", key=event["metadata"]["uid"])
                 status = (pod or {}).get("status") or {}
                 statuses = status.get("containerStatuses") or []
                 if status.get("podIP") and statuses and all(s.get("ready") for s in statuses):
                     self._kg_url = gateway_url(status["podIP"], self._kg)
+                    phase.add("The kernel pod is ready")
                     return
                 now = dt.datetime.now(dt.timezone.utc)
                 reason = gateway_problem(pod, now, self.kernel_gateway_ready_timeout)
                 if not reason and pod and self.fail_fast_unschedulable:
-                    reason = fatal_reason([], pod)
+                    reason = fatal_reason(events, pod, subject="The kernel pod")
                 if not reason and time.monotonic() > deadline:
                     reason = f"The kernel gateway pod did not start in {self.start_timeout} s."
                 if reason:
@@ -939,16 +997,61 @@ class PrimeHubSpawner(KubeSpawner):
             with suppress(Exception):
                 await self._delete_kernel_pod()
             raise
+        finally:
+            phase.finish()
+
+    async def _create_token_secret(self, secret: dict[str, Any]) -> None:
+        """Create the gateway token's Secret (replacing one a crashed hub left). A Secret
+        Kubernetes refuses (e.g. RBAC without `create` on secrets) is a 503 saying so."""
+        name = secret["metadata"]["name"]
+        for attempt in (1, 2):
+            try:
+                await asyncio.wait_for(
+                    self.api.create_namespaced_secret(self.namespace, secret),
+                    self.k8s_api_request_timeout,
+                )
+                return
+            except ApiException as e:
+                if e.status != 409 or attempt == 2:
+                    self.log.error("Could not create Secret %s for %s: %s", name, self._log_name, e)
+                    raise user_error(
+                        503,
+                        f"Could not create the kernel gateway's Secret {name}: {e.reason}. "
+                        "Please contact admin.",
+                    ) from None
+            await self._delete_token_secret(name)
+
+    async def _delete_token_secret(self, name: str, namespace: str = "") -> None:
+        """Delete a gateway token's Secret if it exists."""
+        try:
+            await asyncio.wait_for(
+                self.api.delete_namespaced_secret(name, namespace or self.namespace),
+                self.k8s_api_request_timeout,
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return
+            if e.status == 403:  # a hub without the RBAC of pod mode never made one
+                self.log.warning("May not delete Secret %s: %s", name, e.reason)
+                return
+            raise
+        self.log.info("Deleted Secret %s/%s", namespace or self.namespace, name)
 
     async def _adopt_kernel_pod(self) -> None:
-        """Make the notebook pod own the gateway pod: Kubernetes deletes it with the pod."""
+        """Make the notebook pod own the gateway pod and the token's Secret: Kubernetes deletes
+        them with the pod."""
         ref = owner_reference(self.pod_name, self.pod_id)
+        owned = {"metadata": {"ownerReferences": [ref]}}
         try:
             await asyncio.wait_for(
                 self.api.patch_namespaced_pod(
-                    kernel_pod_name(self.pod_name),
-                    self.namespace,
-                    {"metadata": {"ownerReferences": [ref]}},
+                    kernel_pod_name(self.pod_name), self.namespace, owned
+                ),
+                self.k8s_api_request_timeout,
+            )
+            await asyncio.wait_for(
+                self.api.patch_namespaced_secret(
+                    token_secret_name(self.pod_name), self.namespace, owned
                 ),
                 self.k8s_api_request_timeout,
             )
@@ -963,7 +1066,9 @@ class PrimeHubSpawner(KubeSpawner):
             raise
 
     async def _delete_kernel_pod(self, wait: bool = False) -> None:
-        """Delete this server's gateway pod if there is one (optionally until it is gone)."""
+        """Delete this server's gateway pod and token Secret if there are (optionally until the
+        pod is gone)."""
+        await self._delete_token_secret(token_secret_name(self.pod_name))
         name = kernel_pod_name(self.pod_name)
         try:
             await asyncio.wait_for(

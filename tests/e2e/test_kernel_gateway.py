@@ -3,11 +3,12 @@ over the kernel websocket through the hub's proxy, and the code runs where the k
 
 One hub for this module (its own namespace), with the reference config, the e2e catalog and
 ``kernel_gateway = "optional"``; per user, the test config picks the mode: alice sidecar, bob
-separate pod, erin a gateway that never listens.
+separate pod, erin a gateway that never listens, dora a gateway pod no node can take.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -34,8 +35,20 @@ c.PrimeHubSpawner.poll_interval = 3
 
 async def _per_user_gateway(spawner, options):
     # test knobs: the mode (and a broken gateway) per user
+    import asyncio
+    import os
+    from pathlib import Path
+
     if spawner.user.name == "bob":
         spawner.kernel_gateway_mode = "pod"
+    if spawner.user.name == "dora":
+        # the gateway pod asks for 8 GPUs (the node has 2); the spawn goes on once the test
+        # has the spawn page's progress stream open (it creates the file); meanwhile the
+        # POST answers 202 after JupyterHub's slow_spawn_timeout (10 s)
+        spawner.kernel_gateway_mode = "pod"
+        gate = Path(os.environ["PRIMEHUB_STATE_DIR"]) / "dora-go"
+        while not await asyncio.to_thread(gate.exists):
+            await asyncio.sleep(0.2)
     if spawner.user.name == "erin":
         # never listens (the gateway options become the script's ignored arguments)
         spawner.kernel_gateway_command = ["sh", "-c", "sleep 3600", "kg"]
@@ -138,6 +151,40 @@ def run_code(hub: HubProcess, user: str, token: str, code: str) -> str:
     )
     assert resp.status_code == 201, resp.text
     kernel_id = resp.json()["id"]
+    try:
+        return execute(hub, user, token, kernel_id, code)
+    finally:
+        # the kernel listing goes through the gateway too (list_kernels=True)
+        listed = requests.get(base + "api/kernels", headers=headers, timeout=60)
+        assert listed.status_code == 200, listed.text
+        assert kernel_id in {k["id"] for k in listed.json()}
+        requests.delete(base + f"api/kernels/{kernel_id}", headers=headers, timeout=60)
+
+
+def run_in_notebook(hub: HubProcess, user: str, token: str, path: str, code: str) -> str:
+    """Open notebook ``path`` as JupyterLab does (a session: the server starts the kernel for
+    the notebook's folder), run ``code`` in its kernel and return its stdout."""
+    headers = {"Authorization": f"token {token}"}
+    base = server_url(hub, user)
+    body = {
+        "path": path,
+        "name": path.rsplit("/", 1)[-1],
+        "type": "notebook",
+        "kernel": {"name": "python3"},
+    }
+    resp = requests.post(base + "api/sessions", json=body, headers=headers, timeout=120)
+    assert resp.status_code == 201, resp.text
+    session = resp.json()
+    try:
+        return execute(hub, user, token, session["kernel"]["id"], code)
+    finally:
+        requests.delete(base + f"api/sessions/{session['id']}", headers=headers, timeout=60)
+
+
+def execute(hub: HubProcess, user: str, token: str, kernel_id: str, code: str) -> str:
+    """Run ``code`` in kernel ``kernel_id`` over the kernel websocket (through the hub's
+    proxy) and return its stdout."""
+    base = server_url(hub, user)
     ws_url = base.replace("http://", "ws://") + f"api/kernels/{kernel_id}/channels"
     ws = websocket.create_connection(ws_url, header=[f"Authorization: token {token}"], timeout=120)
     try:
@@ -173,11 +220,40 @@ def run_code(hub: HubProcess, user: str, token: str, code: str) -> str:
                 return "".join(out)
     finally:
         ws.close()
-        # the kernel listing goes through the gateway too (list_kernels=True)
-        listed = requests.get(base + "api/kernels", headers=headers, timeout=60)
-        assert listed.status_code == 200, listed.text
-        assert kernel_id in {k["id"] for k in listed.json()}
-        requests.delete(base + f"api/kernels/{kernel_id}", headers=headers, timeout=60)
+
+
+def make_folder(hub: HubProcess, user: str, token: str, path: str) -> None:
+    resp = requests.put(
+        server_url(hub, user) + f"api/contents/{path}",
+        json={"type": "directory"},
+        headers={"Authorization": f"token {token}"},
+        timeout=60,
+    )
+    assert resp.status_code in (200, 201), resp.text
+
+
+# In the notebook's folder: the file beside the notebook, by its relative name.
+FOLDER_PROBE = "import os; print(os.getcwd()); print(open('data.csv').read(), end='')"
+
+
+def check_kernels_start_in_the_notebooks_folder(hub: HubProcess, user: str, token: str) -> None:
+    """A notebook in ~/team/project/ reads data.csv beside it (Kernel Gateway 3 alone starts
+    every kernel in home); a folder whose link leads out of the volumes starts in home."""
+    for folder in ("team", "team/project"):
+        make_folder(hub, user, token, folder)
+    put_file(hub, user, token, "team/project/data.csv", "a,b\n1,2\n")
+    cwd, data = run_in_notebook(
+        hub, user, token, "team/project/analysis.ipynb", FOLDER_PROBE
+    ).split("\n", 1)
+    assert data == "a,b\n1,2\n"
+    assert cwd.endswith("/team/project"), cwd  # ~/team links to the group volume
+    # a link planted in the user's files, leading out of the mounted volumes: refused
+    run_code(hub, user, token, "import os; os.symlink('/etc', os.path.expanduser('~/escape'))")
+    try:
+        cwd = run_in_notebook(hub, user, token, "escape/x.ipynb", "import os; print(os.getcwd())")
+        assert cwd.strip() == "/home/jovyan"
+    finally:
+        run_code(hub, user, token, "import os; os.unlink(os.path.expanduser('~/escape'))")
 
 
 def spawn(hub: HubProcess, user: str, options: dict) -> str:
@@ -222,7 +298,8 @@ def test_sidecar_runs_code_in_the_kernel_container(hub, pods):
         assert env["JUPYTER_GATEWAY_URL"] is None and env["JUPYTERHUB_API_TOKEN"] is None
         # same volumes at the same paths: the kernel sees the file the server wrote
         assert report["shared_file"] == "written by the notebook server"
-        assert report["cwd"] == "/home/jovyan"
+        assert report["cwd"] == "/home/jovyan"  # a kernel without a notebook: home
+        check_kernels_start_in_the_notebooks_folder(hub, "alice", token)
     finally:
         hub.stop_server("alice", timeout=180)
     wait_for(lambda: not pods("alice"), 120, what="alice's pod deleted")
@@ -244,7 +321,7 @@ def test_sidecar_gpu_limit_only_on_kernel(hub, pods):
     wait_for(lambda: not pods("alice"), 120, what="alice's pod deleted")
 
 
-def test_separate_pod_runs_code_and_goes_away_with_the_server(hub, pods):
+def test_separate_pod_runs_code_and_goes_away_with_the_server(hub, pods, k8s_cluster, kg_hub):
     token = spawn(hub, "bob", {"group": "team", "instance_type": "gpu-1", "kernel_gateway": True})
     try:
         found = {p["metadata"]["name"]: p for p in pods("bob")}
@@ -277,6 +354,27 @@ def test_separate_pod_runs_code_and_goes_away_with_the_server(hub, pods):
         assert report["env"]["GROUP_NAME"] == "team" and report["env"]["INSTANCE_TYPE"] == "gpu-1"
         assert report["env"]["KG_AUTH_TOKEN"] is None  # the gateway's secret stays out of kernels
         assert report["shared_file"] == "bob's file"
+        check_kernels_start_in_the_notebooks_folder(hub, "bob", token)
+
+        # the gateway token is in a per-server Secret owned by the notebook pod, never a value
+        # in either pod's spec (whoever may read pods must not read the token)
+        secret = k8s_cluster.get("secret", f"{name}-kernel-token", "-n", kg_hub[1])
+        (owner,) = secret["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"]) == (
+            "Pod",
+            name,
+            server["metadata"]["uid"],
+        )
+        token_value = base64.b64decode(secret["data"]["token"]).decode()
+        assert len(token_value) >= 32
+        for pod in (server, kpod):
+            assert token_value not in json.dumps(pod)
+        for container, var in ((kernel, "KG_AUTH_TOKEN"), (notebook, "JUPYTER_GATEWAY_AUTH_TOKEN")):
+            (entry,) = [e for e in container["env"] if e["name"] == var]
+            assert entry == {
+                "name": var,
+                "valueFrom": {"secretKeyRef": {"name": f"{name}-kernel-token", "key": "token"}},
+            }
 
         # the gateway refuses requests without its token (other pods cannot use it)
         ip = kpod["status"]["podIP"]
@@ -291,6 +389,55 @@ def test_separate_pod_runs_code_and_goes_away_with_the_server(hub, pods):
     finally:
         hub.stop_server("bob", timeout=180)
     wait_for(lambda: not pods("bob"), 120, what="bob's server and kernel pods deleted")
+    wait_for(
+        lambda: secret_gone(k8s_cluster, kg_hub[1], f"{name}-kernel-token"),
+        60,
+        what="the token's Secret deleted with the server",
+    )
+
+
+def secret_gone(k8s_cluster, namespace: str, name: str) -> bool:
+    proc = k8s_cluster.kubectl("get", "secret", name, "-n", namespace, check=False)
+    return proc.returncode != 0 and "NotFound" in proc.stderr
+
+
+def test_unschedulable_gateway_pod_fails_fast_saying_why_on_the_spawn_page(
+    hub, pods, k8s_cluster, kg_hub
+):
+    """Pod mode, a gateway pod asking for 8 GPUs on a node with 2: the spawn page says the
+    kernel pod is starting on a GPU node, and the spawn fails at once with the scheduler's
+    reason (as for a notebook pod), leaving nothing behind."""
+    hub.create_user("dora")
+    token = hub.user_token("dora")
+    gate = hub.workdir / "dora-go"
+    gate.unlink(missing_ok=True)
+    resp = hub.start_server(
+        "dora", {"group": "big", "instance_type": "gpu-8", "kernel_gateway": True}
+    )
+    assert resp.status_code == 202, resp.text
+    events = []
+    with hub.session.get(
+        hub.api_url + "/users/dora/server/progress",
+        headers={"Authorization": f"token {token}"},
+        stream=True,
+        timeout=240,
+    ) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                events.append(json.loads(line[len("data:") :]))
+                gate.touch()  # the stream follows the spawn: let it go on
+    messages = [e["message"] for e in events]
+    assert "Starting the kernel pod on a GPU node..." in messages, messages
+    assert events[-1].get("failed"), events
+    assert "The kernel pod cannot be scheduled" in events[-1]["message"], events
+    assert "Insufficient nvidia.com/gpu" in events[-1]["message"], events
+    wait_for(lambda: not pods("dora"), 120, what="dora's kernel pod removed")
+    wait_for(
+        lambda: secret_gone(k8s_cluster, kg_hub[1], "jupyter-dora-kernel-token"),
+        60,
+        what="dora's token Secret removed",
+    )
+    assert hub.user("dora")["servers"] == {}
 
 
 @pytest.mark.parametrize(

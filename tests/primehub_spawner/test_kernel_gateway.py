@@ -8,21 +8,31 @@ import asyncio
 import datetime as dt
 import json
 import os
+import types
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.rest import ApiException
 from launch_cases import CASES, build
 from test_spawner import make_spawner, manifest_for, run  # noqa: F401 (fixture)
 from tornado import web
 
 from primehub_spawner.kernel_gateway import (
+    CONFIG_ANNOTATION,
+    CONFIG_DIR,
+    CONFIG_FILE,
+    CONFIG_VOLUME,
     GPU_ENV,
     KERNEL_OF_LABEL,
     KERNEL_POD_ANNOTATION,
+    ROOTS_ENV,
+    WORKDIR_SCRIPT,
     KernelGatewayError,
     KernelGatewaySettings,
+    KernelPodProgress,
     forwarded_env_names,
     gateway_ended,
     gateway_pod_of,
@@ -35,6 +45,7 @@ from primehub_spawner.kernel_gateway import (
     owner_reference,
     process_env_names,
     sidecar_pod,
+    token_secret,
     use_split,
 )
 from primehub_spawner.quantities import Resources
@@ -48,8 +59,9 @@ SETTINGS = KernelGatewaySettings(
 POD_SETTINGS = KernelGatewaySettings(
     notebook_image="jupyter/base-notebook:latest", working_dir="/home/jovyan", mode="pod"
 )
-TOKEN = "kg-test-token"
+TOKEN = "jupyter-user-kernel-token"  # the Secret holding the gateway token
 URL = "http://10.244.0.9:8889"
+SCRIPT = "<primehub_spawner/kernel_gateway_workdir.py>"  # in golden files
 
 
 def split(catalog, case: str) -> dict[str, dict]:
@@ -62,12 +74,33 @@ def split(catalog, case: str) -> dict[str, dict]:
     }
 
 
+def golden_form(manifest: dict) -> dict:
+    """``manifest`` with the gateway config file's text (checked on its own) as a placeholder."""
+    out = json.loads(json.dumps(manifest))
+    annotations = out["metadata"].get("annotations") or {}
+    if CONFIG_ANNOTATION in annotations:
+        assert annotations[CONFIG_ANNOTATION] == WORKDIR_SCRIPT
+        annotations[CONFIG_ANNOTATION] = SCRIPT
+    return out
+
+
 def containers(pod: dict) -> dict[str, dict]:
     return {c["name"]: c for c in pod["spec"]["containers"]}
 
 
+def both(pod: dict) -> tuple[dict, dict]:
+    """The containers notebook and kernel of a sidecar pod (others may follow them)."""
+    by_name = containers(pod)
+    return by_name["notebook"], by_name["kernel"]
+
+
 def env_of(container: dict) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container.get("env", [])}
+    """Plain env values (a value from a Secret shows as ``secret:<name>/<key>``)."""
+    out = {}
+    for e in container.get("env", []):
+        ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+        out[e["name"]] = f"secret:{ref['name']}/{ref['key']}" if ref else e["value"]
+    return out
 
 
 def options(container: dict, prefix: str) -> list[str]:
@@ -77,6 +110,7 @@ def options(container: dict, prefix: str) -> list[str]:
 @pytest.mark.parametrize("case", ["cpu", "gpu"])
 def test_golden(catalog, case):
     for name, manifest in split(catalog, case).items():
+        manifest = golden_form(manifest)
         path = GOLDEN / f"{name}.yaml"
         if os.environ.get("UPDATE_GOLDEN"):
             path.write_text(yaml.safe_dump(manifest, sort_keys=False, width=100))
@@ -93,7 +127,7 @@ def test_sidecar_gpu_and_limits_only_on_kernel(catalog):
     plan, pod = build(catalog, *CASES["gpu"])
     split_pod = sidecar_pod(pod, plan, SETTINGS)
     by_name = containers(split_pod)
-    assert list(by_name) == ["notebook", "kernel"]
+    assert list(by_name)[:2] == ["notebook", "kernel"]
     notebook, kernel = by_name["notebook"], by_name["kernel"]
     # the kernel holds exactly what the single-container pod held
     assert kernel["resources"] == plan.resources_manifest()
@@ -116,7 +150,7 @@ def test_sidecar_gpu_and_limits_only_on_kernel(catalog):
 
 def test_sidecar_containers(catalog):
     plan, pod = build(catalog, *CASES["gpu"])
-    notebook, kernel = containers(sidecar_pod(pod, plan, SETTINGS)).values()
+    notebook, kernel = both(sidecar_pod(pod, plan, SETTINGS))
     # KubeSpawner finds the server port by name on the container named notebook
     assert notebook["ports"] == [{"name": "notebook-port", "containerPort": 8888}]
     assert "ports" not in kernel
@@ -136,8 +170,15 @@ def test_sidecar_containers(catalog):
     assert int(env["JUPYTER_GATEWAY_REQUEST_TIMEOUT"]) >= 40
     assert "JUPYTER_GATEWAY_AUTH_TOKEN" not in env  # pod-private address: no token needed
     # same volumes at the same paths: kernels see the user's files
-    assert kernel["volumeMounts"] == notebook["volumeMounts"]
+    assert kernel["volumeMounts"][:-1] == notebook["volumeMounts"]
     assert kernel["workingDir"] == "/home/jovyan"
+    # plus the gateway config that starts kernels in the notebook's folder within those mounts
+    config = {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}
+    assert kernel["volumeMounts"][-1] == config
+    kenv = env_of(kernel)
+    assert kenv["JUPYTER_CONFIG_PATH"] == CONFIG_DIR
+    roots = [m["mountPath"] for m in notebook["volumeMounts"]]
+    assert json.loads(kenv[ROOTS_ENV]) == roots and "/home/jovyan" in roots
     # readiness of the gateway gates the spawn (checked from inside: 127.0.0.1 is private)
     assert "exec" in kernel["readinessProbe"]
     assert "8889" in kernel["readinessProbe"]["exec"]["command"][-1]
@@ -147,7 +188,7 @@ def test_sidecar_containers(catalog):
 
 def test_env_whitelists(catalog):
     plan, pod = build(catalog, *CASES["cpu"])  # cpu case: user env DEBUG=1
-    notebook, kernel = containers(sidecar_pod(pod, plan, SETTINGS)).values()
+    notebook, kernel = both(sidecar_pod(pod, plan, SETTINGS))
     process = options(kernel, "--KernelGatewayApp.env_process_whitelist")
     for name in ("HOME", "GROUP_ID", "GROUP_NAME", "INSTANCE_TYPE", "IMAGE_NAME", "DEBUG"):
         assert name in process
@@ -170,7 +211,7 @@ def test_kernel_culling_moves_to_the_gateway(catalog):
         "--MappingKernelManager.cull_interval=150",
     ]
     pod["spec"]["containers"][0]["args"] = ["--ServerApp.shutdown_no_activity_timeout=7200", *cull]
-    notebook, kernel = containers(sidecar_pod(pod, plan, SETTINGS)).values()
+    notebook, kernel = both(sidecar_pod(pod, plan, SETTINGS))
     assert kernel["command"][-2:] == cull
     assert "args" not in kernel
     assert notebook["args"] == pod["spec"]["containers"][0]["args"]  # the server keeps its own
@@ -223,12 +264,13 @@ def test_kernel_pod(catalog):
     assert kpod["spec"]["nodeSelector"] == {"gpu": "true"}
     assert kpod["spec"]["tolerations"] == pod["spec"]["tolerations"]
     assert kpod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
-    assert kpod["spec"]["volumes"] == pod["spec"]["volumes"]
+    assert kpod["spec"]["volumes"][:-1] == pod["spec"]["volumes"]
+    assert kpod["spec"]["volumes"][-1]["name"] == CONFIG_VOLUME  # the gateway config file
     assert kpod["spec"]["automountServiceAccountToken"] is False
     (kernel,) = kpod["spec"]["containers"]
     assert "--KernelGatewayApp.ip=0.0.0.0" in kernel["command"]
-    assert env_of(kernel)["KG_AUTH_TOKEN"] == TOKEN
-    assert TOKEN not in " ".join(kernel["command"])  # not on the command line
+    # the token comes from the per-server Secret, never a value in the pod spec
+    assert env_of(kernel)["KG_AUTH_TOKEN"] == f"secret:{TOKEN}/token"
     assert kernel["readinessProbe"]["tcpSocket"] == {"port": "kernel-gateway"}
 
 
@@ -244,7 +286,9 @@ def test_notebook_pod_of_pod_mode(catalog):
     (notebook,) = npod["spec"]["containers"]
     env = env_of(notebook)
     assert env["JUPYTER_GATEWAY_URL"] == URL
-    assert env["JUPYTER_GATEWAY_AUTH_TOKEN"] == TOKEN
+    assert env["JUPYTER_GATEWAY_AUTH_TOKEN"] == f"secret:{TOKEN}/token"
+    # the notebook pod has no gateway config file (its gateway runs elsewhere)
+    assert npod["spec"]["volumes"] == pod["spec"]["volumes"]
     assert notebook["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
     # the notebook pod counts in quota with its container's limits, no GPU
     assert pod_limits(npod) == notebook_usage(POD_SETTINGS) == Resources(cpu=0.5, memory=2**30)
@@ -271,7 +315,7 @@ def test_notebook_pod_keeps_admin_node_selector(catalog):
 
 def test_empty_notebook_image_keeps_the_users_image(catalog):
     plan, pod = build(catalog, *CASES["cpu"])
-    notebook, kernel = containers(sidecar_pod(pod, plan, KernelGatewaySettings())).values()
+    notebook, kernel = both(sidecar_pod(pod, plan, KernelGatewaySettings()))
     assert notebook["image"] == kernel["image"] == plan.image
 
 
@@ -386,7 +430,7 @@ def test_spawner_always_splits_its_final_pod(new_spawner):
     model, pod = run(go())
     assert model.metadata.name  # still a model: KubeSpawner reads it
     kubernetes_validate.validate(pod, K8S_SCHEMA_VERSION, strict=True)
-    notebook, kernel = containers(pod).values()
+    notebook, kernel = both(pod)
     assert notebook["image"] == "jupyter/base-notebook:latest"
     assert kernel["image"] == "registry.example/torch:cuda"
     assert kernel["resources"]["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": "1"}
@@ -636,11 +680,11 @@ ORPHANS = {
 
 
 def test_orphan_gateways():
-    found = {o.name: o.owner for o in orphan_gateways(ORPHANS)}
+    found = {o.name: (o.owner, o.secret) for o in orphan_gateways(ORPHANS)}
     assert found == {
-        "jupyter-a-kernel": owner_reference("jupyter-a", "uid-a"),
-        "jupyter-b-kernel": None,
-        "jupyter-c-kernel": None,
+        "jupyter-a-kernel": (owner_reference("jupyter-a", "uid-a"), "jupyter-a-kernel-token"),
+        "jupyter-b-kernel": (None, "jupyter-b-kernel-token"),
+        "jupyter-c-kernel": (None, "jupyter-c-kernel-token"),
     }
 
 
@@ -660,6 +704,12 @@ class RecordingApi:
         if self.fail:
             raise ConnectionRefusedError("connection refused")
         self.calls.append(("delete", namespace, name))
+
+    async def patch_namespaced_secret(self, name, namespace, body):
+        self.calls.append(("patch secret", namespace, name, body))
+
+    async def delete_namespaced_secret(self, name, namespace):
+        self.calls.append(("delete secret", namespace, name))
 
 
 def test_sweep_adopts_or_deletes_orphans_once_per_process(new_spawner, monkeypatch):
@@ -685,9 +735,13 @@ def test_sweep_adopts_or_deletes_orphans_once_per_process(new_spawner, monkeypat
 
     first, calls = run(go())
     owner = owner_reference("jupyter-a", "uid-a")
+    owned = {"metadata": {"ownerReferences": [owner]}}
     assert first == [
-        ("patch", "hub", "jupyter-a-kernel", {"metadata": {"ownerReferences": [owner]}}),
+        ("patch", "hub", "jupyter-a-kernel", owned),
+        ("patch secret", "hub", "jupyter-a-kernel-token", owned),
+        ("delete secret", "hub", "jupyter-b-kernel-token"),
         ("delete", "hub", "jupyter-b-kernel"),
+        ("delete secret", "hub", "jupyter-c-kernel-token"),
         ("delete", "hub", "jupyter-c-kernel"),
     ]
     assert calls == first  # once per hub process
@@ -715,7 +769,10 @@ def test_admission_sweeps_first(new_spawner, monkeypatch):
         await spawner.apply_primehub_options({"instance_type": "gpu-1"})  # alice's GPU quota: 1
         return spawner.api.calls
 
-    assert run(go()) == [("delete", "hub", "jupyter-bob-kernel")]
+    assert run(go()) == [
+        ("delete secret", "hub", "jupyter-bob-kernel-token"),
+        ("delete", "hub", "jupyter-bob-kernel"),
+    ]
 
 
 # ---- Kubernetes unreachable during the start: a 503 that says so, nothing half-made ------
@@ -756,3 +813,219 @@ def test_start_while_kubernetes_is_unreachable(new_spawner, hang):
     assert spawner.ledger.reservations == {}  # the quota is given back
     if hang:
         assert set(spawner.api.calls) == {"create pvc"}  # retried, and no pod was made
+
+
+# ---- the gateway config file (kernels start in the notebook's folder) --------------------
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "pod"])
+def test_the_gateway_config_file_is_shown_from_an_annotation(catalog, mode):
+    plan, pod = build(catalog, *CASES["gpu"])
+    if mode == "sidecar":
+        out = sidecar_pod(pod, plan, SETTINGS)
+    else:
+        out = kernel_pod(pod, plan, POD_SETTINGS, TOKEN)
+    assert out["metadata"]["annotations"][CONFIG_ANNOTATION] == WORKDIR_SCRIPT
+    (volume,) = [v for v in out["spec"]["volumes"] if v["name"] == CONFIG_VOLUME]
+    (item,) = volume["downwardAPI"]["items"]
+    assert item == {
+        "path": CONFIG_FILE,
+        "fieldRef": {"fieldPath": f"metadata.annotations['{CONFIG_ANNOTATION}']"},
+    }
+    # the name Kernel Gateway looks for in JUPYTER_CONFIG_PATH
+    assert CONFIG_FILE == "jupyter_kernel_gateway_config.py"
+    # a user's variable of the same name does not replace the platform's
+    assert "import" in WORKDIR_SCRIPT and "primehub_spawner" not in WORKDIR_SCRIPT.split('"""')[2]
+
+
+# ---- pod mode: the gateway token in a per-server Secret ------------------------------------
+
+
+def test_token_secret(catalog):
+    plan, pod = build(catalog, *CASES["gpu"])
+    secret = token_secret(pod, "s3cr3t")
+    assert secret["metadata"]["name"] == TOKEN == "jupyter-user-kernel-token"
+    assert secret["metadata"]["namespace"] == "hub"
+    labels = secret["metadata"]["labels"]
+    assert labels[KERNEL_OF_LABEL] == "jupyter-user"
+    assert labels["primehub.io/user"] == "alice"
+    assert labels["component"] == "singleuser-kernel-gateway-token"
+    assert secret["stringData"] == {"token": "s3cr3t"}
+    kubernetes_validate.validate(secret, K8S_SCHEMA_VERSION, strict=True)
+
+
+def test_kernel_pod_progress_messages():
+    progress = KernelPodProgress()
+    progress.add("Starting the kernel pod on a GPU node...")
+    progress.add("Kernel pod: Waiting for a GPU node... (Insufficient nvidia.com/gpu)", key="e1")
+    progress.add("Kernel pod: Waiting for a GPU node... (Insufficient nvidia.com/gpu)", key="e1")
+    assert [e["message"] for e in progress.events] == [
+        "Starting the kernel pod on a GPU node...",
+        "Kernel pod: Waiting for a GPU node... (Insufficient nvidia.com/gpu)",
+    ]
+    values = [e["progress"] for e in progress.events]
+    assert values == sorted(values) and values[-1] < 30  # below the notebook pod's events
+    assert progress.changed.is_set() and not progress.done
+    progress.finish()
+    assert progress.done
+
+
+class GatewayApi:
+    """The Kubernetes calls of a pod-mode start; the gateway pod gets ``status`` in the cache."""
+
+    def __init__(self, cache: dict, status: dict) -> None:
+        self.cache, self.status, self.calls = cache, status, []
+        self.created: dict[str, dict] = {}
+        self.api_client = ApiClient()
+
+    async def create_namespaced_secret(self, namespace, body):
+        self.calls.append(("create secret", body["metadata"]["name"]))
+        self.created["secret"] = body
+
+    async def delete_namespaced_secret(self, name, namespace):
+        self.calls.append(("delete secret", name))
+        raise ApiException(status=404)
+
+    async def create_namespaced_pod(self, namespace, body):
+        self.calls.append(("create pod", body["metadata"]["name"]))
+        self.created["pod"] = body
+        pod = json.loads(json.dumps(body))
+        pod["metadata"]["uid"] = "uid-kernel"
+        pod["status"] = self.status
+        self.cache[f"{namespace}/{body['metadata']['name']}"] = pod
+
+    async def delete_namespaced_pod(self, name, namespace, grace_period_seconds=None):
+        self.calls.append(("delete pod", name))
+        if self.cache.pop(f"{namespace}/{name}", None) is None:
+            raise ApiException(status=404)
+
+    async def patch_namespaced_pod(self, name, namespace, body):
+        self.calls.append(("patch pod", name, body))
+
+    async def patch_namespaced_secret(self, name, namespace, body):
+        self.calls.append(("patch secret", name, body))
+
+
+READY = {
+    "phase": "Running",
+    "podIP": "10.244.0.9",
+    "containerStatuses": [{"name": "kernel", "ready": True}],
+}
+UNSCHEDULABLE = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+
+
+def pod_mode_spawner(new_spawner, status: dict, **config):
+    cache: dict = {}
+    spawner = new_spawner(
+        pods=cache,
+        kernel_gateway="always",
+        kernel_gateway_mode="pod",
+        kernel_gateway_notebook_image="jupyter/base-notebook:latest",
+        **config,
+    )
+    spawner.api = GatewayApi(cache, status)
+    return spawner
+
+
+def test_pod_mode_token_lives_in_a_secret_owned_by_the_notebook_pod(new_spawner):
+    async def go():
+        spawner = pod_mode_spawner(new_spawner, READY, events_enabled=False)
+        await spawner.apply_primehub_options({"instance_type": "gpu-1"})
+        await spawner._start_kernel_pod()
+        notebook = ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest())
+        spawner.pod_id = "uid-notebook"
+        await spawner._adopt_kernel_pod()
+        return spawner, notebook
+
+    spawner, notebook = run(go())
+    api = spawner.api
+    token = spawner._kg_token
+    assert len(token) >= 32
+    assert api.created["secret"]["stringData"] == {"token": token}
+    # the token is in no pod spec: both pods reference the Secret
+    for pod in (api.created["pod"], notebook):
+        assert token not in json.dumps(pod)
+    kernel = containers(api.created["pod"])["kernel"]
+    assert env_of(kernel)["KG_AUTH_TOKEN"] == "secret:jupyter-alice-kernel-token/token"
+    ui = containers(notebook)["notebook"]
+    assert env_of(ui)["JUPYTER_GATEWAY_AUTH_TOKEN"] == "secret:jupyter-alice-kernel-token/token"
+    assert env_of(ui)["JUPYTER_GATEWAY_URL"] == "http://10.244.0.9:8889"
+    owned = {"metadata": {"ownerReferences": [owner_reference("jupyter-alice", "uid-notebook")]}}
+    assert api.calls == [
+        ("delete secret", "jupyter-alice-kernel-token"),  # leftovers of an earlier spawn
+        ("delete pod", "jupyter-alice-kernel"),
+        ("create secret", "jupyter-alice-kernel-token"),
+        ("create pod", "jupyter-alice-kernel"),
+        ("patch pod", "jupyter-alice-kernel", owned),
+        ("patch secret", "jupyter-alice-kernel-token", owned),
+    ]
+    progress = [e["message"] for e in spawner._kg_progress.events]
+    assert progress == ["Starting the kernel pod on a GPU node...", "The kernel pod is ready"]
+    assert spawner._kg_progress.done
+
+
+def test_unschedulable_gateway_pod_fails_fast_and_the_spawn_page_says_why(new_spawner, monkeypatch):
+    """The spawn page shows the node kind and the scheduler's reason while the gateway pod
+    waits, and the spawn fails at once on the same reasons as the notebook pod's."""
+    from primehub_spawner.spawner import PrimeHubSpawner
+
+    status = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": UNSCHEDULABLE,
+            }
+        ],
+    }
+    event = {
+        "metadata": {"uid": "event-1"},
+        "involvedObject": {"kind": "Pod", "name": "jupyter-alice-kernel", "uid": "uid-kernel"},
+        "reason": "FailedScheduling",
+        "message": UNSCHEDULABLE,
+    }
+    reflector = types.SimpleNamespace(events=[event])
+    monkeypatch.setattr(PrimeHubSpawner, "event_reflector", property(lambda self: reflector))
+
+    async def no_watch(self, replace=False):
+        return reflector
+
+    monkeypatch.setattr(PrimeHubSpawner, "_start_watching_events", no_watch)
+
+    async def go():
+        spawner = pod_mode_spawner(new_spawner, status)
+        messages = []
+
+        async def follow():
+            async for item in spawner._kernel_pod_progress():
+                messages.append(item["message"])
+
+        follower = asyncio.ensure_future(follow())  # opened before the options are applied
+        await asyncio.sleep(0)
+        await spawner.apply_primehub_options({"instance_type": "gpu-1"})
+        with pytest.raises(web.HTTPError) as err:
+            await spawner._start_kernel_pod()
+        await asyncio.wait_for(follower, 10)
+        return spawner, err.value, messages
+
+    spawner, err, messages = run(go())
+    assert err.status_code == 503
+    assert err.jupyterhub_message == f"The kernel pod cannot be scheduled: {UNSCHEDULABLE}"
+    assert messages == [
+        "Starting the kernel pod on a GPU node...",
+        f"Kernel pod: Waiting for a GPU node... ({UNSCHEDULABLE})",
+    ]
+    # nothing left behind
+    assert ("delete pod", "jupyter-alice-kernel") in spawner.api.calls[-2:]
+    assert ("delete secret", "jupyter-alice-kernel-token") in spawner.api.calls[-2:]
+
+
+def test_progress_of_a_spawn_without_gateway_pod_adds_nothing(new_spawner):
+    async def go():
+        spawner = new_spawner(kernel_gateway="always")  # sidecar
+        await spawner.apply_primehub_options({"instance_type": "cpu-2"})
+        return [e async for e in spawner._kernel_pod_progress()]
+
+    assert run(go()) == []
