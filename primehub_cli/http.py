@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from .session import CliError
+from .session import CliError, Unreachable
 
 TIMEOUT = 60
 
@@ -39,7 +39,18 @@ class Api:
             raise CliError(refusal(e.code, e.read(), e.reason)) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", None) or e
-            raise CliError(f"cannot reach {self.what} at {self.base}: {reason}") from None
+            raise Unreachable(f"cannot reach {self.what} at {self.base}: {reason}") from None
+
+    def poll(self, path: str, tries: int = 5) -> Any:
+        """GET ``path`` as a loop that follows something does: a server that does not answer
+        (busy, restarting) is asked again a few times before giving up."""
+        for attempt in range(tries):
+            try:
+                return self.call("GET", path)
+            except Unreachable:
+                if attempt == tries - 1:
+                    raise
+        return None
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         """JSON answer (None for an empty one)."""

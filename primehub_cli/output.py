@@ -132,6 +132,14 @@ def jobs_text(page: dict[str, Any]) -> str:
     return f"{text}\n({len(jobs)} of {page.get('total', len(jobs))})"
 
 
+def progress_line(job: dict[str, Any]) -> str:
+    """A server job's progress: ``[#######.......] 2/6 cells  running``."""
+    done, total = job["progress"]["done"], job["progress"]["total"]
+    width = 30
+    filled = int(width * done / total) if total else 0
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} cells  {job['status']}"
+
+
 def job_text(job: dict[str, Any]) -> str:
     """One job, field by field (what the server and the hub service both send, and theirs)."""
     fields = [

@@ -19,6 +19,10 @@ class CliError(Exception):
     """A problem to print as ``error: ...``; exit code 1."""
 
 
+class Unreachable(CliError):
+    """The server did not answer (refused, timed out): a loop that follows something retries."""
+
+
 @dataclass(frozen=True)
 class Hub:
     """The hub's root URL (``https://hub.example.org``, no ``/hub/``) and the token to send."""

@@ -63,7 +63,7 @@ def alice_cli(hub, tmp_path, stop_all, k8s_cluster, e2e_namespace):
     )
 
 
-def test_notebook_start_list_logs_stop_and_a_refused_start(hub, alice_cli, pods):
+def test_servers_and_hub_jobs_from_the_shell(hub, alice_cli, pods, k8s_cluster, e2e_namespace):
     groups = json.loads(ok(run(alice_cli, "groups", "--json")))
     assert [g["name"] for g in groups["groups"]] == ["team"]
 
@@ -112,14 +112,18 @@ def test_notebook_start_list_logs_stop_and_a_refused_start(hub, alice_cli, pods)
     assert hub.api("GET", path).status_code == 200  # the harness service has admin scopes
     assert hub.api("GET", path + "?tail=0", token=bob).status_code == 400
 
+    run_a_hub_job(alice_cli, k8s_cluster, e2e_namespace)
+
     ok(run(alice_cli, "notebook", "stop", "cli"))
-    wait_for(lambda: not pods("alice"), 120, what="alice's pod deleted")
-    assert json.loads(ok(run(alice_cli, "notebook", "list", "--json"))) == []
+    wait_for(
+        lambda: json.loads(ok(run(alice_cli, "notebook", "list", "--json"))) == [],
+        120,
+        what="alice's server stopped",
+    )
 
 
-def test_job_submit_list_status_logs_on_the_hub(hub, alice_cli, k8s_cluster, e2e_namespace):
-    hub.start_server("alice", {"group": "team", "instance_type": "cpu-1"}, server_name="vol")
-    hub.wait_server("alice", "vol")  # makes the group volume
+def run_a_hub_job(alice_cli, k8s_cluster, e2e_namespace) -> None:
+    """A job on the hub's Kubernetes (alice's server made the group volume)."""
     folder = volume_dir(k8s_cluster, e2e_namespace, "project-team") / "e2e-cli"
     folder.mkdir(exist_ok=True)
     folder.chmod(0o777)  # the job pod's user writes the output next to the notebook
