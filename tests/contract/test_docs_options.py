@@ -171,3 +171,44 @@ def test_the_primehub_job_flags_the_user_guide_must_name_exist(flag):
     text = (ROOT / "docs" / "user-guide-jobs.md").read_text()
     named = f"`{flag}" in text or f" {flag}" in text
     assert named, f"docs/user-guide-jobs.md does not name {flag}"
+
+
+def _slugs(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings (outside code blocks)."""
+    slugs: set[str] = set()
+    fenced = False
+    for line in page.read_text().splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if fenced or not _HEADING.match(line):
+            continue
+        text = line.lstrip("#").strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        candidate, n = slug, 0
+        while candidate in slugs:
+            n += 1
+            candidate = f"{slug}-{n}"
+        slugs.add(candidate)
+    return slugs
+
+
+def test_every_relative_link_and_anchor_in_the_docs_resolves():
+    wrong = []
+    for page in PAGES:
+        fenced = False
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                fenced = not fenced
+            if fenced:
+                continue
+            for target in re.findall(r"\]\(([^)\s]+)\)", line):
+                if re.match(r"[a-z]+:", target):
+                    continue  # http(s), mailto
+                path, _, anchor = target.partition("#")
+                file = (page.parent / path).resolve() if path else page
+                where = f"{page.relative_to(ROOT).as_posix()}:{number}: {target}"
+                if not file.exists():
+                    wrong.append(f"{where}: no such file")
+                elif anchor and file.suffix == ".md" and anchor not in _slugs(file):
+                    wrong.append(f"{where}: no heading with that anchor in {file.name}")
+    assert not wrong, "\n".join(wrong)
