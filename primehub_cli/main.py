@@ -341,9 +341,9 @@ def _job_options(f: Any) -> Any:
 def _server_cli() -> Any:
     """The in-server client of ``primehub-job`` (finding the server, notebook paths), imported
     only for jobs of a Jupyter server: a laptop's commands start faster without it."""
-    from jupyterlab_primehub import cli
+    import jupyterlab_primehub.cli
 
-    return cli
+    return jupyterlab_primehub.cli
 
 
 def _submit_body(jobs: Jobs, notebook_path: str, **o: Any) -> dict[str, Any]:

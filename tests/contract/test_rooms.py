@@ -14,6 +14,7 @@ PACKAGES = (
     "jupyterlab_primehub",
     "primehub_executor",
     "primehub_jobs_contract",
+    "primehub_cli",
 )
 
 
@@ -64,6 +65,20 @@ def test_the_executor_imports_no_server_or_hub_code():
         )
         == []
     )
+
+
+def test_the_cli_is_a_client_that_no_process_imports():
+    """``primehub`` talks HTTP only: of the other rooms it may use the contract and the
+    in-server client ``jupyterlab_primehub.cli``, and no process imports it."""
+
+    def forbidden(name: str) -> bool:
+        if name == "jupyterlab_primehub.cli":
+            return False
+        return _inside(name, "primehub_spawner", "primehub_executor", "jupyterlab_primehub")
+
+    assert _offenders("primehub_cli", forbidden) == []
+    for package in PACKAGES[:-1]:
+        assert _offenders(package, lambda n: _inside(n, "primehub_cli")) == [], package
 
 
 def test_the_contract_is_pure_standard_library():
