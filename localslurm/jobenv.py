@@ -49,6 +49,13 @@ def ensure_job_env(target: Path, venv: Path | None = None) -> Path:
         pth = target / "lib" / f"python{version}" / "site-packages" / "project-venv.pth"
         pth.write_text(f"import site; site.addsitedir({str(site_packages)!r})\n")
         marker.write_text(str(venv))
+    # Jupyter finds extensions (JupyterLab, the PrimeHub lab and server extensions) and their
+    # enabling config under sys.prefix: those of the project venv
+    for sub in ("etc/jupyter", "share/jupyter"):
+        link, source = target / sub, venv / sub
+        if source.is_dir() and not link.is_symlink():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source)
     # the venv's console scripts, pointed at this interpreter (refreshed on every call: cheap)
     for script in (venv / "bin").iterdir():
         if script.name.startswith(("python", "activate", "pip")) or not script.is_file():

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
 import shutil
 import sys
 import time
@@ -267,6 +268,13 @@ class PrimeHubSlurmSpawner(SlurmSpawner):
             raise user_error(e.status_code, e.message) from None
         if choice.kernel_gateway:
             raise user_error(400, "kernel_gateway: not available on SLURM (use false)")
+        try:  # batchspawner needs the home directory (log, --chdir); NSS may be remote
+            await asyncio.to_thread(pwd.getpwnam, self.user.name)
+        except KeyError:
+            self.log.warning("No Unix account for %s: cannot submit a SLURM job", self.user.name)
+            raise user_error(
+                503, f"There is no Unix account {self.user.name!r} on the hub; contact admin."
+            ) from None
         plan = plan_slurm(choice, self._settings())
         group = choice.group.group
         ttl = self.quota_reservation_seconds or self.start_timeout + 60

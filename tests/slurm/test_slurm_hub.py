@@ -158,6 +158,9 @@ def test_server_through_the_proxy_runs_the_choice_and_stop_cancels_the_job(
     # the server, reached through the proxy, runs as the user with the plan's environment
     token = hub.user_token(ALICE)
     assert hub.server_get(ALICE, "api/status", token).status_code == 200
+    # the lab extension's server side runs unchanged there (local jobs backend)
+    jobs = hub.server_get(ALICE, "primehub/api/jobs", token)
+    assert jobs.status_code == 200, jobs.text
     code = (
         "import os, json, getpass\n"
         "print(json.dumps({k: os.environ.get(k) for k in ('GROUP_ID', 'GROUP_NAME', "
@@ -230,3 +233,14 @@ def test_progress_shows_the_pending_reason_until_resources_free(hub, localslurm,
     finally:
         subprocess.run(["scancel", holder], env=env, check=True)
     hub.wait_server(ALICE, timeout=120)
+
+
+def test_a_hub_user_without_a_unix_account_gets_a_503_and_no_job(hub, localslurm):
+    ghost = "slurm-ghost"  # a member of the group through a JupyterHub group, no Unix user
+    hub.create_user(ghost)
+    if hub.api("POST", "/groups/slurm-team", json={"users": [ghost]}).status_code == 409:
+        hub.api("POST", "/groups/slurm-team/users", json={"users": [ghost]})
+    resp = hub.start_server(ghost, {"instance_type": "cpu-1"})
+    assert resp.status_code == 503, resp.text
+    assert "no Unix account 'slurm-ghost'" in resp.json()["message"]
+    assert not hub.user(ghost)["servers"]
