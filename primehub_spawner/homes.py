@@ -19,11 +19,11 @@ HOSTNAME_TOPOLOGY = "kubernetes.io/hostname"
 
 @dataclass(frozen=True)
 class HomeHolder:
-    """A running server pod of the user that mounts the home PVC."""
+    """A server pod of the user that mounts the home PVC (running, or still being scheduled)."""
 
     pod: str
     server: str  # the named server ('' for the default server)
-    node: str
+    node: str  # '' while it is not scheduled yet
 
 
 def _mounts_claim(pod: Mapping[str, Any], claim: str) -> bool:
@@ -41,8 +41,9 @@ def home_holders(
     claim: str,
     this_pod: str,
 ) -> list[HomeHolder]:
-    """The user's other pods (labels ``selector``, in ``namespace``) that are on a node, not
-    ending, and mount ``claim``; sorted by pod name."""
+    """The user's other pods (labels ``selector``, in ``namespace``) that are not ending and
+    mount ``claim``, scheduled or not (two servers started at once: the scheduler places the
+    second with the first); sorted by pod name."""
     out = []
     for pod in pods:
         meta = pod.get("metadata") or {}
@@ -51,9 +52,9 @@ def home_holders(
             continue
         if any(labels.get(k) != v for k, v in selector.items()):
             continue
-        node = (pod.get("spec") or {}).get("nodeName")
+        node = (pod.get("spec") or {}).get("nodeName") or ""
         phase = (pod.get("status") or {}).get("phase")
-        if not node or meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
+        if meta.get("deletionTimestamp") or phase in ("Succeeded", "Failed"):
             continue
         if not _mounts_claim(pod, claim):
             continue
@@ -96,9 +97,12 @@ def affinity_blocked(pod: Mapping[str, Any]) -> str | None:
 def conflict_hint(claim: str, holders: Iterable[HomeHolder]) -> str:
     """What a user reads when a server that must join its home volume's node cannot."""
     holders = list(holders)
-    nodes = sorted({h.node for h in holders})
+    nodes = sorted({h.node for h in holders if h.node})
     names = ", ".join(f"'{h.server}'" if h.server else "(default)" for h in holders)
-    where = f"node {nodes[0]}" if len(nodes) == 1 else "nodes " + ", ".join(nodes)
+    if not nodes:
+        where = "the node of your other servers"
+    else:
+        where = f"node {nodes[0]}" if len(nodes) == 1 else "nodes " + ", ".join(nodes)
     return (
         f"Your servers share one home volume ({claim}) that only one node can mount at a "
         f"time, so this server can start only on {where}, where your server(s) {names} run. "

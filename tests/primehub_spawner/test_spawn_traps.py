@@ -46,8 +46,8 @@ def holders(pods, this_pod="jupyter-alice--new"):
     )
 
 
-def test_only_the_users_other_running_pods_on_a_node_that_mount_the_home_hold_it():
-    unscheduled = server_pod("jupyter-alice--b", node=None)
+def test_only_the_users_other_live_pods_that_mount_the_home_hold_it():
+    unscheduled = server_pod("jupyter-alice--b", node=None)  # started at the same time: counts
     ending = server_pod("jupyter-alice--c", metadata={"deletionTimestamp": "2026-01-01T00:00:00Z"})
     done = server_pod("jupyter-alice--d", status={"phase": "Succeeded"})
     other_claim = server_pod("jupyter-alice--e", claim="claim-bob")
@@ -64,6 +64,7 @@ def test_only_the_users_other_running_pods_on_a_node_that_mount_the_home_hold_it
     )
     assert found == [
         HomeHolder(pod="jupyter-alice", server="", node="node-a"),
+        HomeHolder(pod="jupyter-alice--b", server="", node=""),
         HomeHolder(pod="jupyter-alice--gpu", server="gpu", node="node-a"),
     ]
     assert holders([]) == []
@@ -115,6 +116,11 @@ def test_the_user_reads_which_servers_hold_the_home_and_where():
             ]
         }
     }
+    assert conflict_hint("claim-alice", [HomeHolder("jupyter-alice--x", "x", "")]).startswith(
+        "Your servers share one home volume (claim-alice) that only one node can mount at a "
+        "time, so this server can start only on the node of your other servers, where your "
+        "server(s) 'x' run."
+    )
     assert "didn't match pod affinity rules" in affinity_blocked(unsched)
     assert affinity_blocked({"status": {"conditions": []}}) is None
 
