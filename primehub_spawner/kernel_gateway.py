@@ -28,7 +28,8 @@ gateway pods a crash left without an owner (:func:`orphan_gateways`).
 
 The functions take the notebook pod as :func:`.pods.render_pod` rendered it (the admin's
 security contexts, service account, token mount and pull settings included), as a plain API
-dict, and return new dicts that keep that hardening; nothing here does I/O.
+dict, and return new dicts that keep that hardening; nothing here does I/O (the
+gateway config file is read once, with the code, at import).
 """
 
 from __future__ import annotations
