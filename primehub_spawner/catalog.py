@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from . import git_datasets
 from .quantities import QuantityError, Quota, parse_count, parse_cpu, parse_memory
 
 EVERYONE = "everyone"
@@ -246,6 +247,11 @@ class Dataset:
     slurm: Mapping[str, str] = field(
         default_factory=lambda: _NO_SLURM
     )  # path: where the data is on the SLURM cluster
+    # git datasets (git_datasets.py): branch/tag/commit ("" = the remote's HEAD), seconds
+    # between pulls (0 = cloned once), Secret with the credentials ("" = none)
+    ref: str = ""
+    sync_interval: int = 0
+    secret_name: str = ""
 
     @property
     def mount_path(self) -> str:
@@ -725,6 +731,9 @@ def _parse_dataset(name: str, raw: Any) -> Dataset:
             "launchGroupOnly",
             "global",
             "slurm",
+            "ref",
+            "syncInterval",
+            "secretName",
         ),
     )
     ds_type = e.str("type", required=True)
@@ -749,8 +758,7 @@ def _parse_dataset(name: str, raw: Any) -> Dataset:
         e.str("path", required=True)
     if ds_type == "hostPath" and not e.str("path", required=True).startswith("/"):
         raise e.fail("path", "must be an absolute path")
-    if ds_type == "git":
-        e.str("url", required=True)
+    git = _parse_git_fields(e, ds_type)
     writable = e.bool("writable")
     if ds_type == "git" and writable:
         raise e.fail("writable", "git datasets are read-only")
@@ -772,7 +780,35 @@ def _parse_dataset(name: str, raw: Any) -> Dataset:
         launch_group_only=e.bool("launchGroupOnly"),
         is_global=e.bool("global"),
         slurm=_slurm("dataset", e.where, e.data.get("slurm")),
+        **git,
     )
+
+
+def _parse_git_fields(e: _Entry, ds_type: str) -> dict[str, Any]:
+    """``url`` (required), ``ref``, ``syncInterval`` and ``secretName`` of a git dataset."""
+    names = ("ref", "syncInterval", "secretName")
+    if ds_type != "git":
+        for key in names:
+            if e.data.get(key) is not None:
+                raise e.fail(key, "only applies to type git")
+        return {}
+    checks = {
+        "url": (e.str("url", required=True), git_datasets.check_url),
+        "ref": (e.str("ref"), git_datasets.check_ref),
+        "secretName": (e.str("secretName"), git_datasets.check_secret_name),
+    }
+    for key, (value, check) in checks.items():
+        if value:
+            try:
+                check(value)
+            except git_datasets.GitDatasetError as err:
+                raise e.fail(key, str(err)) from None
+    interval = e.seconds("syncInterval")
+    return {
+        "ref": checks["ref"][0],
+        "sync_interval": git_datasets.DEFAULT_SYNC_INTERVAL if interval is None else interval,
+        "secret_name": checks["secretName"][0],
+    }
 
 
 def _parse_quota(where: str, raw: Any) -> Quota:

@@ -25,6 +25,7 @@ from .catalog import (
     dataset_volume_name,
     group_volume_name,
 )
+from .git_datasets import GitSync
 from .quantities import Resources, format_cpu, format_memory
 
 USER_LABEL = "primehub.io/user"
@@ -71,7 +72,7 @@ class LaunchSettings:
     home_storage_class: str = ""
     home_mount_path: str = "/home/jovyan"
     project_root: str = "/project"
-    git_sync_root: str = "/home/dataset"
+    git_sync_root: str = "/home/dataset"  # unused: git datasets are cloned into the pod
     component: str = "singleuser-server"
     usage_component: str = "jupyter"
     # group volumes and datasets are shared by the pods of many users, maybe on many nodes
@@ -113,6 +114,8 @@ class PodPlan:
     pvcs: tuple[Mapping[str, Any], ...]
     home_symlinks: tuple[tuple[str, str], ...]  # (target, link name in home)
     usage: Resources
+    # git datasets: cloned by init containers, pulled by sidecars (pods.render_pod)
+    git_syncs: tuple[GitSync, ...] = ()
 
     def resources_manifest(self) -> dict[str, dict[str, str]]:
         """The container's ``resources`` field."""
@@ -179,9 +182,8 @@ def _dataset_volume(ds: Dataset, settings: LaunchSettings) -> dict[str, Any]:
         return {"name": vol_name, "nfs": {"server": ds.server, "path": ds.path}}
     if ds.type == "hostPath":
         return {"name": vol_name, "hostPath": {"path": ds.path, "type": "Directory"}}
-    # git: a git-sync agent on the node keeps <git_sync_root>/<name> up to date
-    path = f"{settings.git_sync_root.rstrip('/')}/{ds.name}"
-    return {"name": vol_name, "hostPath": {"path": path, "type": "DirectoryOrCreate"}}
+    # git: the pod's own copy, cloned and pulled by its git containers (git_datasets.py)
+    return {"name": vol_name, "emptyDir": {}}
 
 
 def plan_launch(request: LaunchRequest, settings: LaunchSettings) -> PodPlan:
@@ -261,6 +263,7 @@ def plan_launch(request: LaunchRequest, settings: LaunchSettings) -> PodPlan:
             prev = grants.get(ds.name)
             grants[ds.name] = (ds, grant.writable or bool(prev and prev[1]))
     dataset_roots: list[str] = []
+    git_syncs: list[GitSync] = []
     for name in sorted(grants):
         ds, writable = grants[name]
         if ds.type == "env":
@@ -269,6 +272,19 @@ def plan_launch(request: LaunchRequest, settings: LaunchSettings) -> PodPlan:
             continue
         vol = _dataset_volume(ds, settings)
         volumes.append(vol)
+        if ds.type == "git":
+            git_syncs.append(
+                GitSync(
+                    dataset=ds.name,
+                    index=len(git_syncs),
+                    volume=vol["name"],
+                    mount_path=ds.mount_path,
+                    url=ds.url,
+                    ref=ds.ref,
+                    interval=ds.sync_interval,
+                    secret=ds.secret_name,
+                )
+            )
         mounts.append(
             {
                 "name": vol["name"],
@@ -310,4 +326,5 @@ def plan_launch(request: LaunchRequest, settings: LaunchSettings) -> PodPlan:
         pvcs=tuple(pvcs),
         home_symlinks=tuple(symlinks),
         usage=Resources(cpu=it.cpu, memory=it.memory, gpu=gpu),
+        git_syncs=tuple(git_syncs),
     )

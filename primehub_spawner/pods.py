@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from .git_datasets import clone_container, sync_container
+
 if TYPE_CHECKING:
     from .launch import PodPlan
 
@@ -269,8 +271,14 @@ def render_pod(
     namespace: str | None = None,
     restart_policy: str | None = None,
     base: Mapping[str, Any] | None = None,
+    git_sync: bool = True,
 ) -> dict[str, Any]:
     """The pod of ``plan`` with the admin's ``settings`` and the ``container`` process.
+
+    The plan's git datasets get an init container that clones each (before the main container
+    starts) and, with ``git_sync`` (not for job pods, which must end), a sidecar that pulls it
+    every ``syncInterval`` (:mod:`.git_datasets`); both run the plan's image with the admin's
+    container security context.
 
     ``base`` (e.g. KubeSpawner's pod, as an API dict) supplies what neither input decides: its
     labels and annotations (the plan's win), volumes (the plan's appended), other containers
@@ -325,6 +333,7 @@ def render_pod(
     else:
         containers[at] = main
     spec["containers"] = containers
+    _add_git_containers(spec, plan, settings, csc, git_sync)
     spec["restartPolicy"] = restart_policy or spec.get("restartPolicy") or "OnFailure"
     spec["volumes"] = [dict(v) for v in (*(spec.get("volumes") or ()), *plan.volumes)]
     fields_of_settings = {
@@ -347,6 +356,24 @@ def render_pod(
             spec[key] = value
     spec.update(_camel_keys(settings.extra_pod_config))
     return pod
+
+
+def _add_git_containers(
+    spec: dict[str, Any],
+    plan: PodPlan,
+    settings: PodSettings,
+    security_context: Mapping[str, Any] | None,
+    sidecars: bool,
+) -> None:
+    if not plan.git_syncs:
+        return
+    args = (plan.image, security_context, settings.image_pull_policy)
+    clones = [clone_container(s, *args) for s in plan.git_syncs]
+    syncs = [sync_container(s, *args) for s in plan.git_syncs if sidecars and s.interval > 0]
+    ours = {c["name"] for c in (*clones, *syncs)}
+    inits = [c for c in spec.get("initContainers") or [] if c.get("name") not in ours]
+    spec["initContainers"] = [*inits, *clones]
+    spec["containers"] = [c for c in spec["containers"] if c.get("name") not in ours] + syncs
 
 
 def pod_manifest(

@@ -32,6 +32,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
 from .catalog import Catalog, CatalogError, CatalogSource, UserView
 from .form import instance_type_spec, render_form
+from .git_datasets import clone_failure
 from .homes import affinity_blocked, conflict_hint, home_holders, with_home_affinity
 from .job_admission_api import MEMBERSHIP, AdmissionRequest, JobAdmissionRefused
 from .kernel_gateway import (
@@ -155,8 +156,8 @@ class PrimeHubSpawner(KubeSpawner):
     git_sync_root = Unicode(
         "/home/dataset",
         config=True,
-        help="""Node directory where a git-sync agent keeps git datasets
-        (`<git_sync_root>/<dataset>`), mounted read-only.""",
+        help="""Unused (kept so old configs load): git datasets are cloned into each pod by
+        an init container and pulled by a sidecar (see the admin guide).""",
     )
     create_volumes = Bool(
         True,
@@ -709,7 +710,9 @@ class PrimeHubSpawner(KubeSpawner):
                     if self._kg is not None and self._kg.mode == "pod":
                         await self._adopt_kernel_pod()
                     return start.result()
-                reason = self._fatal_reason() or self._sidecar_problem()
+                reason = (
+                    self._fatal_reason() or self._sidecar_problem() or await self._git_problem()
+                )
                 if reason:
                     start.cancel()
                     with suppress(asyncio.CancelledError, Exception):
@@ -739,6 +742,28 @@ class PrimeHubSpawner(KubeSpawner):
             claim = self._expand_user_properties(self.home_pvc_name_template)
             reason = f"{reason} {conflict_hint(claim, self._home_holders)}"
         return reason
+
+    async def _git_problem(self) -> str | None:
+        """Why a git dataset of this spawn cannot be cloned (a clone that exited with an error,
+        a missing credentials Secret), with git's last words from the clone's log."""
+        if self._plan is None or not self._plan.git_syncs or self.pod_reflector is None:
+            return None
+        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        failure = clone_failure(pod, self._plan.git_syncs)
+        if failure is None:
+            return None
+        tail = ""
+        if failure.needs_log:
+            try:
+                tail = await asyncio.wait_for(
+                    self.api.read_namespaced_pod_log(
+                        self.pod_name, self.namespace, container=failure.container, tail_lines=5
+                    ),
+                    self.k8s_api_request_timeout,
+                )
+            except (ApiException, *UNREACHABLE) as e:
+                self.log.warning("No log of %s for %s: %r", failure.container, self._log_name, e)
+        return failure.message(tail if isinstance(tail, str) else "")
 
     async def load_user_options(self) -> None:
         """Options are applied by ``apply_primehub_options``; KubeSpawner's profile_list

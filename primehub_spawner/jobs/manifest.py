@@ -119,7 +119,8 @@ def job_manifest(
         working_dir=spec.cwd,
         lifecycle={},  # no home symlinks: a job pod has no home volume
     )
-    pod = render_pod(plan, settings or PodSettings(), process, name=name)
+    # git datasets: cloned before the executor starts, no sync sidecar (the pod must end)
+    pod = render_pod(plan, settings or PodSettings(), process, name=name, git_sync=False)
     labels = {**pod["metadata"]["labels"], "component": JOB_COMPONENT, JOB_LABEL: job_id}
     spec_ = pod["spec"]
     # a notebook is not re-run behind the user's back (whatever extra_pod_config says)

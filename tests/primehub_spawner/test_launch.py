@@ -112,7 +112,8 @@ def test_datasets(catalog):
     assert mounts["/datasets/mnist"]["readOnly"] is False  # writable in phusers
     assert volumes["dataset-mnist"]["persistentVolumeClaim"] == {"claimName": "dataset-mnist"}
     assert mounts["/datasets/notebooks"]["readOnly"] is True  # git is read-only
-    assert volumes["dataset-notebooks"]["hostPath"]["path"] == "/home/dataset/notebooks"
+    # git: the pod's own copy, filled by its clone container (test_git_datasets.py)
+    assert volumes["dataset-notebooks"] == {"name": "dataset-notebooks", "emptyDir": {}}
     # other group's datasets are mounted too, with that group's writability
     assert mounts["/datasets/shared-nfs"]["readOnly"] is False
     assert volumes["dataset-shared-nfs"]["nfs"] == {"server": "10.0.0.5", "path": "/exports/data"}

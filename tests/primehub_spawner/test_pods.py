@@ -320,7 +320,10 @@ def test_base_pod_keeps_what_only_it_knows(catalog):
     assert nb["env"][0] == {"name": "JUPYTERHUB_API_TOKEN", "value": "t"}
     assert nb["volumeMounts"][0] == {"name": "extra", "mountPath": "/extra"}
     assert sidecar == {"name": "sidecar", "image": "proxy"}
-    assert pod["spec"]["initContainers"] == base["spec"]["initContainers"]
+    # the base's init containers first, then the git datasets' clones
+    inits = pod["spec"]["initContainers"]
+    assert inits[: len(base["spec"]["initContainers"])] == base["spec"]["initContainers"]
+    assert [c["name"] for c in inits[1:]] == [s.clone_name for s in plan.git_syncs]
     assert pod["spec"]["volumes"][0] == {"name": "extra", "emptyDir": {}}
     assert pod["spec"]["nodeSelector"] == {"pool": "users"}  # decided here, not by the base
     assert pod["metadata"]["labels"]["app"] == "jupyterhub"
