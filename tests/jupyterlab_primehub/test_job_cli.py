@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -195,3 +196,49 @@ def test_explicit_url_and_token(server, tmp_path):
         timeout=60,
     )
     assert result.returncode == 0 and "ID" in result.stdout
+
+
+def test_primehub_job_inside_a_server_uses_its_jobs_api(server, tmp_path):
+    """``primehub job`` with no hub login finds the running server as ``primehub-job`` does:
+    submit, status, rerun with the same parameters, artifacts as a zip."""
+    _write(
+        server["root"] / "work" / "art.ipynb",
+        "import os\nopen(os.path.join(os.environ['PRIMEHUB_JOB_ARTIFACTS'], 'n.txt'), 'w')"
+        ".write(str(n))",
+        parameters="n = 0",
+    )
+    env = dict(server["env"], XDG_CONFIG_HOME=str(tmp_path / "config"), PRIMEHUB_CLI_POLL="0.2")
+
+    def primehub(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "primehub_cli.main", "job", *args],
+            cwd=server["root"] / "work",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    first = primehub("submit", "art.ipynb", "-p", "n=5", "--wait")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "3/3 cells  succeeded" in first.stderr and "status:        succeeded" in first.stdout
+    job_id = first.stdout.split()[2]
+    status = json.loads(primehub("status", job_id, "--json").stdout)
+    assert (status["path"], status["parameters"]) == ("work/art.ipynb", {"n": 5})
+
+    again = primehub("rerun", job_id, "--wait")
+    assert again.returncode == 0, again.stderr + again.stdout
+    rerun_id = again.stdout.split()[2]
+    assert rerun_id != job_id and f"a rerun of {job_id}" in again.stdout
+    assert 'parameters:    {"n": 5}' in again.stdout
+
+    archive = tmp_path / "a.zip"
+    got = primehub("artifacts", rerun_id, "-o", str(archive))
+    assert got.returncode == 0, got.stderr
+    with zipfile.ZipFile(archive) as z:
+        (name,) = [n for n in z.namelist() if n.endswith("n.txt")]
+        assert z.read(name) == b"5"
+    listed = json.loads(primehub("list", "--json").stdout)
+    assert {job_id, rerun_id} <= {j["id"] for j in listed["jobs"]}
+    refused = primehub("submit", "art.ipynb", "--group", "team")
+    assert refused.returncode == 1 and "--group is for jobs sent to the hub" in refused.stderr
