@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .launch import GROUP_LABEL, USER_LABEL
 from .quantities import (
@@ -66,6 +66,43 @@ def is_active(pod: Mapping[str, Any]) -> bool:
 
 def _labels(pod: Mapping[str, Any]) -> Mapping[str, str]:
     return (pod.get("metadata") or {}).get("labels") or {}
+
+
+class Holders(Protocol):
+    """What the ledger reads of each thing that holds quota (a pod; a SLURM job)."""
+
+    def labels(self, obj: Any) -> Mapping[str, str]:
+        """Its group and user labels (``GROUP_LABEL``, ``USER_LABEL``)."""
+
+    def active(self, obj: Any) -> bool:
+        """Whether it holds its resources now."""
+
+    def limits(self, obj: Any) -> Resources:
+        """What it holds."""
+
+    def leaving(self, obj: Any) -> bool:
+        """Whether it is on its way out (a reservation of the same key then stays)."""
+
+
+class PodHolders:
+    """Pods (the default): labels, phase Pending/Running, the containers' limits, and a
+    ``deletionTimestamp`` for leaving."""
+
+    @staticmethod
+    def labels(pod: Mapping[str, Any]) -> Mapping[str, str]:
+        return _labels(pod)
+
+    @staticmethod
+    def active(pod: Mapping[str, Any]) -> bool:
+        return is_active(pod)
+
+    @staticmethod
+    def limits(pod: Mapping[str, Any]) -> Resources:
+        return pod_limits(pod)
+
+    @staticmethod
+    def leaving(pod: Mapping[str, Any]) -> bool:
+        return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
 @dataclass(frozen=True)
@@ -128,18 +165,21 @@ def _gib(num_bytes: float) -> str:
 class QuotaLedger:
     """Usage and admission for one hub (one shared instance)."""
 
-    def __init__(self) -> None:
+    def __init__(self, holders: Holders | None = None) -> None:
         self.reservations: dict[str, Reservation] = {}
+        self.holders: Holders = holders or PodHolders()
 
     def _prune(self, pods: Mapping[str, Mapping[str, Any]], now: float) -> None:
         labelled: set[tuple[str, str]] | None = None
         for key, res in list(self.reservations.items()):
             pod = pods.get(key)
             # A terminating pod of the same name is an earlier server: keep reserving.
-            cached = pod is not None and not (pod.get("metadata") or {}).get("deletionTimestamp")
+            cached = pod is not None and not self.holders.leaving(pod)
             if not cached and res.release_label is not None:
                 if labelled is None:  # one pass over the pods, only when a job is in flight
-                    labelled = {item for p in pods.values() for item in _labels(p).items()}
+                    labelled = {
+                        item for p in pods.values() for item in self.holders.labels(p).items()
+                    }
                 cached = res.release_label in labelled
             if cached or res.expires <= now:
                 # the pod is in the cache now and counts by itself (or the spawn is stale)
@@ -156,10 +196,10 @@ class QuotaLedger:
         self._prune(pods, now)
         user = group = Resources()
         for pod in pods.values():
-            labels = _labels(pod)
-            if labels.get(GROUP_LABEL) != group_label or not is_active(pod):
+            labels = self.holders.labels(pod)
+            if labels.get(GROUP_LABEL) != group_label or not self.holders.active(pod):
                 continue
-            limits = pod_limits(pod)
+            limits = self.holders.limits(pod)
             group = group + limits
             if labels.get(USER_LABEL) == user_label:
                 user = user + limits

@@ -36,7 +36,14 @@ from .catalog import Catalog, CatalogError, CatalogSource, UserView
 from .form import instance_type_spec, render_form
 from .launch import label_value
 from .quota import QuotaExceeded, QuotaLedger, Usage
-from .slurm_jobs import SQUEUE_ARGS, JobRecord, parse_squeue, quota_objects, squeue_state
+from .slurm_jobs import (
+    SQUEUE_ARGS,
+    JobHolders,
+    JobRecord,
+    parse_squeue,
+    quota_objects,
+    squeue_state,
+)
 from .slurm_request import (
     SlurmPlan,
     SlurmSettings,
@@ -142,7 +149,7 @@ class PrimeHubSlurmSpawner(SlurmSpawner):
     )
 
     # Shared by every spawner of the hub: check-and-reserve must see all spawns in flight.
-    ledger: ClassVar[QuotaLedger] = QuotaLedger()
+    ledger: ClassVar[QuotaLedger] = QuotaLedger(JobHolders())
     jobs: ClassVar[dict[str, JobRecord]] = {}  # reservation key -> the job this hub submitted
     _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
 
@@ -207,7 +214,7 @@ class PrimeHubSlurmSpawner(SlurmSpawner):
     def _command_env(self) -> dict[str, str]:
         return {**os.environ, **self.slurm_environment}
 
-    async def active_jobs(self) -> dict[str, dict[str, Any]]:
+    async def active_jobs(self) -> dict[str, JobRecord]:
         """The recorded jobs squeue reports active, as the quota ledger reads them; a 503 when
         squeue does not answer (a quota decision is never taken blind)."""
         try:

@@ -6,8 +6,8 @@ each asks for, kept in the spawner state so a hub restart keeps it) intersected 
 account) decides whose quota it counts against.
 
 :func:`quota_objects` feeds those jobs to :class:`.quota.QuotaLedger`, the same check-and-reserve
-as on Kubernetes: the ledger reads each holder through the small shape it reads of a pod (group
-and user labels, phase, limits), so one ledger and one wording serve both schedulers.
+and wording as on Kubernetes: the ledger reads them through :class:`JobHolders` (its
+``Holders`` interface: labels, active, limits, leaving) instead of pod objects.
 """
 
 from __future__ import annotations
@@ -72,28 +72,30 @@ def parse_squeue(text: str) -> dict[str, str]:
     return jobs
 
 
-def quota_objects(
-    records: Iterable[JobRecord], squeue: Mapping[str, str]
-) -> dict[str, dict[str, Any]]:
-    """The recorded jobs SLURM reports active, keyed by their reservation key, in the shape the
-    quota ledger reads (labels, phase, limits)."""
-    out = {}
-    for rec in records:
-        if squeue.get(rec.job_id) not in ACTIVE_STATES:
-            continue
-        limits = {
-            "cpu": repr(float(rec.usage.cpu)),
-            "memory": str(int(rec.usage.memory)),
-            "slurm/gpu": str(int(rec.usage.gpu)),
-        }
-        out[rec.key] = {
-            "metadata": {
-                "labels": {GROUP_LABEL: label_value(rec.group), USER_LABEL: label_value(rec.user)}
-            },
-            "status": {"phase": "Running"},
-            "spec": {"containers": [{"resources": {"limits": limits}}]},
-        }
-    return out
+def quota_objects(records: Iterable[JobRecord], squeue: Mapping[str, str]) -> dict[str, JobRecord]:
+    """The recorded jobs SLURM reports active, keyed by their reservation key (what the quota
+    ledger counts, read through :class:`JobHolders`)."""
+    return {rec.key: rec for rec in records if squeue.get(rec.job_id) in ACTIVE_STATES}
+
+
+class JobHolders:
+    """How :class:`.quota.QuotaLedger` reads a :class:`JobRecord` (its ``Holders``)."""
+
+    @staticmethod
+    def labels(rec: JobRecord) -> Mapping[str, str]:
+        return {GROUP_LABEL: label_value(rec.group), USER_LABEL: label_value(rec.user)}
+
+    @staticmethod
+    def active(rec: JobRecord) -> bool:
+        return True  # only active jobs are passed (quota_objects)
+
+    @staticmethod
+    def limits(rec: JobRecord) -> Resources:
+        return rec.usage
+
+    @staticmethod
+    def leaving(rec: JobRecord) -> bool:
+        return False
 
 
 def squeue_state(status: str) -> tuple[str, str, str]:

@@ -8,7 +8,7 @@ import pytest
 from primehub_spawner.catalog import Catalog, CatalogError
 from primehub_spawner.quantities import Resources
 from primehub_spawner.quota import QuotaExceeded, QuotaLedger
-from primehub_spawner.slurm_jobs import JobRecord, parse_squeue, quota_objects
+from primehub_spawner.slurm_jobs import JobHolders, JobRecord, parse_squeue, quota_objects
 from primehub_spawner.slurm_request import (
     SlurmSettings,
     describe_pending,
@@ -175,7 +175,7 @@ def test_quota_counts_only_recorded_jobs_squeue_reports_active():
     assert set(jobs) == {"slurm/alice/", "slurm/bob/"}  # 99: not ours; 12: finished
     view = Catalog.from_dict({"groups": {"lab": {"projectQuota": {"gpu": 3}}}})
     group = view.groups["lab"]
-    ledger = QuotaLedger()
+    ledger = QuotaLedger(JobHolders())
     kwargs = dict(
         user="dave",
         group="lab",
