@@ -104,8 +104,15 @@ def status(state_dir: Path | None = None) -> dict:
         "node": s.node,
         "state": state,
         "conf": str(s.conf),
-        "python_prefix": str(ensure_job_env(s.state_dir / "jobenv")),
+        "python_prefix": _job_env(s),
     }
+
+
+def _job_env(s: Settings) -> str:
+    try:
+        return str(ensure_job_env(s.state_dir / "jobenv"))
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+        raise SlurmError(f"no Python the jobs' users can run: {e}") from None
 
 
 def ensure_users(users: tuple[str, ...] | list[str]) -> None:
@@ -216,6 +223,7 @@ def up(
     check_requirements()
     s = settings(state_dir)
     s.state_dir.mkdir(parents=True, exist_ok=True)
+    s.state_dir.chmod(0o755)  # jobs run as the users: the job Python and scratch are in here
     ensure_users(users)
     changed = _prepare(s)
     if changed:  # new settings: daemons read their files at start only

@@ -29,6 +29,12 @@ def _others_may_run(path: Path) -> bool:
 def ensure_job_env(target: Path, venv: Path | None = None) -> Path:
     """The prefix of an environment local users can run (see the module docstring)."""
     venv = Path(venv or sys.prefix)
+    for needed in (Path(sysconfig.get_paths()["purelib"]), Path(__file__).parent):
+        if not _others_may_run(needed) or not needed.stat().st_mode & stat.S_IROTH:
+            raise RuntimeError(
+                f"local users cannot read {needed} (the project and its venv): SLURM jobs run "
+                "as those users; check out the project where every user may read it"
+            )
     if _others_may_run(Path(sys.executable)):
         return venv
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
