@@ -58,7 +58,7 @@ VENV = "/opt/venv"
 #: wheels that pip picks for it (``pip --python``) install in the images.
 DEBIAN_PYTHON = "/usr/bin/python3"
 #: Debian packages of the shared base root file system (one list, so both images share it).
-BASE_PACKAGES = ("ca-certificates", "python3", "python3-venv", "tini", "nodejs")
+BASE_PACKAGES = ("ca-certificates", "python3", "python3-venv", "tini", "nodejs", "git")
 GCC_FLAGS = ("-static", "-Os", "-s", "-Wall", "-Wextra", "-Werror")
 
 #: The code that builds the images: a change to it changes every image's tag.
