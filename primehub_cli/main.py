@@ -472,7 +472,9 @@ def job_rerun(lazy: _Lazy, job_id: str, wait: bool) -> int:
 @pass_jobs
 def job_artifacts(lazy: _Lazy, job_id: str, out: str | None) -> int:
     """Download a job's artifacts as a zip file."""
-    data, _ = lazy.jobs().api.raw(f"jobs/{mapping.seg(job_id)}/artifacts")
+    jobs = lazy.jobs()
+    query = "?format=zip" if jobs.hub else ""  # the service lists them as JSON by default
+    data, _ = jobs.api.raw(f"jobs/{mapping.seg(job_id)}/artifacts{query}")
     if out == "-":
         sys.stdout.buffer.write(data)
         return 0
@@ -531,7 +533,7 @@ def schedule_list(ctx: Context, as_json: bool) -> int:
 def schedule_pause(ctx: Context, schedule_id: str) -> int:
     """Stop a schedule's runs (it stays, and can be run by hand)."""
     api, path = ctx.jobs_api(), f"schedules/{mapping.seg(schedule_id)}"
-    api.call("PATCH", path, mapping.pause_patch(api.call("GET", path)))
+    api.call("PATCH", path, mapping.pause_patch())
     click.echo(f"Paused schedule {schedule_id}")
     return 0
 
@@ -547,9 +549,6 @@ def schedule_resume(
     """Let a paused schedule run again."""
     api, path = ctx.jobs_api(), f"schedules/{mapping.seg(schedule_id)}"
     patch = mapping.resume_patch(api.call("GET", path), recurrence, cron)
-    if not patch:
-        click.echo(f"Schedule {schedule_id} is not paused")
-        return 0
     updated = api.call("PATCH", path, patch)
     click.echo(f"Resumed schedule {schedule_id}; next run: {updated.get('nextRunAt') or '-'}")
     return 0

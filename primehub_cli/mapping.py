@@ -155,28 +155,29 @@ def recurrence_fields(recurrence: str | None, cron: str | None) -> dict[str, Any
     return {"recurrence": recurrence} if recurrence else {}
 
 
-def pause_patch(schedule: dict[str, Any]) -> dict[str, Any]:
-    """PATCH that pauses a schedule: ``paused`` if the service has it, else no recurrence."""
-    if "paused" in schedule:
-        return {"paused": True}
-    return {"recurrence": "inactive"}
+def pause_patch() -> dict[str, Any]:
+    """PATCH that pauses a schedule: the service keeps its recurrence and clears its next run."""
+    return {"paused": True}
 
 
 def resume_patch(
     schedule: dict[str, Any], recurrence: str | None, cron: str | None
 ) -> dict[str, Any]:
-    """PATCH that resumes a schedule. A service without ``paused`` forgets the recurrence of a
-    paused schedule, so then the command must say it again."""
+    """PATCH that resumes a schedule (from the next matching time), optionally with a new
+    recurrence; one without any (``inactive``) must be given one."""
     fields = recurrence_fields(recurrence, cron)
-    if "paused" in schedule:
-        return {"paused": False, **fields}
-    if not fields:
-        if schedule.get("recurrence") not in (None, "inactive"):
-            return {}
+    if not fields and schedule.get("recurrence") in (None, "inactive"):
         raise CliError(
-            "say when it runs again: --recurrence daily|weekly|monthly or --cron EXPRESSION"
+            "it has no recurrence: say when it runs, --recurrence daily|weekly|monthly or --cron"
         )
-    return fields
+    return {"paused": False, **fields}
+
+
+def is_paused(schedule: dict[str, Any]) -> bool:
+    """A schedule with a recurrence but no next run (paused by its user or by a refused run)."""
+    if "paused" in schedule:
+        return bool(schedule["paused"])
+    return schedule.get("recurrence") not in (None, "inactive") and not schedule.get("nextRunAt")
 
 
 def job_target(*, server_url: bool, force_hub: bool, inside_server: bool, hub_known: bool) -> str:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .mapping import is_paused
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Columns padded to their widest cell; the last column is not padded."""
@@ -176,7 +178,7 @@ def schedules_text(schedules: list[dict[str, Any]]) -> str:
     rows = [
         [
             s["id"],
-            "paused" if s.get("paused") else (s.get("cron") or s.get("recurrence")),
+            ("paused: " if is_paused(s) else "") + str(s.get("cron") or s.get("recurrence")),
             s.get("nextRunAt") or "-",
             s.get("timezone") or "",
             s.get("group") or "",

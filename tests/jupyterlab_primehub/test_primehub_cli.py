@@ -156,16 +156,21 @@ def test_schedule_bodies_and_pause_resume():
         mapping.recurrence_fields("custom", None)
     with pytest.raises(CliError, match="leave out --recurrence daily"):
         mapping.recurrence_fields("daily", "0 4 * * *")
-    # a service with a paused flag keeps the recurrence; one without forgets it
-    assert mapping.pause_patch({"paused": False}) == {"paused": True}
-    assert mapping.resume_patch({"paused": True}, None, None) == {"paused": False}
-    assert mapping.pause_patch({"recurrence": "daily"}) == {"recurrence": "inactive"}
-    assert mapping.resume_patch({"recurrence": "daily"}, None, None) == {}  # not paused
-    with pytest.raises(CliError, match="say when it runs again"):
-        mapping.resume_patch({"recurrence": "inactive"}, None, None)
-    assert mapping.resume_patch({"recurrence": "inactive"}, "weekly", None) == {
-        "recurrence": "weekly"
+    # the service keeps the recurrence of a paused schedule and clears its next run
+    assert mapping.pause_patch() == {"paused": True}
+    daily = {"recurrence": "daily", "nextRunAt": None}
+    assert mapping.is_paused(daily) and not mapping.is_paused({**daily, "nextRunAt": "2026"})
+    assert not mapping.is_paused({"recurrence": "inactive", "nextRunAt": None})
+    assert mapping.resume_patch(daily, None, None) == {"paused": False}
+    assert mapping.resume_patch(daily, None, "0 5 * * *") == {
+        "paused": False,
+        "recurrence": "custom",
+        "cron": "0 5 * * *",
     }
+    with pytest.raises(CliError, match="it has no recurrence"):
+        mapping.resume_patch({"recurrence": "inactive"}, None, None)
+    listed = output.schedules_text([{"id": "s1", "name": "n", **daily}])
+    assert "paused: daily" in listed
 
 
 def test_jobs_go_to_the_server_inside_one_and_to_the_hub_from_a_laptop():
