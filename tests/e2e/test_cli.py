@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,16 +23,21 @@ pytestmark = pytest.mark.cluster
 PRIMEHUB = shutil.which("primehub", path=str(Path(sys.executable).parent)) or "primehub"
 
 
-def run(config_home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``primehub ARGS`` with nothing of a server or proxy in its environment."""
+def cli_env(config_home: Path) -> dict[str, str]:
+    """A laptop's environment: nothing of a server or proxy, the login under ``config_home``."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("JUPYTERHUB_", "PRIMEHUB_")) and "proxy" not in k.lower()
     }
     env.update(XDG_CONFIG_HOME=str(config_home), PRIMEHUB_CLI_POLL="0.5")
+    return env
+
+
+def run(config_home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``primehub ARGS``."""
     return subprocess.run(
-        [PRIMEHUB, *args], env=env, capture_output=True, text=True, timeout=timeout
+        [PRIMEHUB, *args], env=cli_env(config_home), capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -113,13 +119,30 @@ def test_servers_and_hub_jobs_from_the_shell(hub, alice_cli, pods, k8s_cluster, 
     assert hub.api("GET", path + "?tail=0", token=bob).status_code == 400
 
     run_a_hub_job(alice_cli, k8s_cluster, e2e_namespace)
+    schedules(alice_cli)
 
-    ok(run(alice_cli, "notebook", "stop", "cli"))
-    wait_for(
-        lambda: json.loads(ok(run(alice_cli, "notebook", "list", "--json"))) == [],
-        120,
-        what="alice's server stopped",
+    # `logs -f` follows the server until it stops, then ends with exit 0
+    follower = subprocess.Popen(
+        [PRIMEHUB, "notebook", "logs", "cli", "-f", "-n", "5"],
+        env=cli_env(alice_cli),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    try:
+        ok(run(alice_cli, "notebook", "stop", "cli"))
+        wait_for(
+            lambda: json.loads(ok(run(alice_cli, "notebook", "list", "--json"))) == [],
+            120,
+            what="alice's server stopped",
+        )
+        followed, errors = follower.communicate(timeout=120)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert follower.returncode == 0, errors
+    assert followed and "Traceback" not in errors
 
 
 def run_a_hub_job(alice_cli, k8s_cluster, e2e_namespace) -> None:
@@ -137,7 +160,9 @@ def run_a_hub_job(alice_cli, k8s_cluster, e2e_namespace) -> None:
                 "cell_type": "code",
                 "id": "c1",
                 "metadata": {},
-                "source": f"print('hello from {marker}', n)",
+                "source": f"print('hello from {marker}', n)\n"
+                "import os\n"
+                "open(os.environ['PRIMEHUB_JOB_ARTIFACTS'] + '/n.txt', 'w').write(str(n))",
                 "outputs": [],
                 "execution_count": None,
             }
@@ -176,3 +201,42 @@ def run_a_hub_job(alice_cli, k8s_cluster, e2e_namespace) -> None:
     assert f"hello from {marker} 7" in ok(run(alice_cli, "job", "logs", job_id))
     missing = run(alice_cli, "job", "status", "0123456789ab")
     assert missing.returncode == 1 and "(HTTP 404)" in missing.stderr
+
+    archive = alice_cli / f"{job_id}.zip"
+    ok(run(alice_cli, "job", "artifacts", job_id, "-o", str(archive)))
+    with zipfile.ZipFile(archive) as z:
+        assert [z.read(n) for n in z.namelist() if n.endswith("n.txt")] == [b"7"]
+
+
+def schedules(alice_cli) -> None:
+    """A weekly schedule: created, listed, paused (recurrence kept), resumed, deleted."""
+    out = ok(
+        run(
+            alice_cli,
+            "schedule",
+            "create",
+            "e2e-cli/hello.ipynb",
+            "-g",
+            "team",
+            "-t",
+            "cpu-1",
+            "--cron",
+            "0 4 * * 1",
+            "--tz",
+            "Asia/Taipei",
+        )
+    )
+    schedule_id = out.split()[2]
+    (listed,) = json.loads(ok(run(alice_cli, "schedule", "list", "--json")))["schedules"]
+    assert (listed["id"], listed["cron"], listed["timezone"]) == (
+        schedule_id,
+        "0 4 * * 1",
+        "Asia/Taipei",
+    )
+    assert listed["nextRunAt"]
+    ok(run(alice_cli, "schedule", "pause", schedule_id))
+    assert "paused: 0 4 * * 1" in ok(run(alice_cli, "schedule", "list"))
+    assert "next run: 20" in ok(run(alice_cli, "schedule", "resume", schedule_id))
+    ok(run(alice_cli, "schedule", "delete", schedule_id))
+    gone = run(alice_cli, "schedule", "pause", schedule_id)
+    assert gone.returncode == 1 and "(HTTP 404)" in gone.stderr
