@@ -30,12 +30,18 @@ def catalog(prefix: str, **quota: Any) -> dict[str, Any]:
         "instanceTypes": ["cpu-1", "gpu-1", "gpu-4"],
         "images": ["venv", "gpu-only"],
         "datasets": ["shared-data"],
+        "slurm": {"account": "primehub-lab"},
     }
     group.update(quota)
     return {
         "instanceTypes": {
             "cpu-1": {"cpu": 1, "memory": "512Mi", "displayName": "CPU 1"},
-            "gpu-1": {"cpu": 1, "memory": "512Mi", "gpu": 1, "slurm": {"gres": "gpu"}},
+            "gpu-1": {
+                "cpu": 1,
+                "memory": "512Mi",
+                "gpu": 1,
+                "slurm": {"gres": "gpu", "partition": "debug"},
+            },
             "gpu-4": {"cpu": 1, "memory": "512Mi", "gpu": 4},
         },
         "images": {

@@ -153,6 +153,7 @@ def test_server_through_the_proxy_runs_the_choice_and_stop_cancels_the_job(
     job = scontrol(localslurm, "show", "job", job_id)
     assert "NumCPUs=1" in job and "MinMemoryNode=512M" in job, job
     assert "gres:gpu:1" in job, job
+    assert "Partition=debug" in job and "Account=primehub-lab" in job, job
     script = scontrol(localslurm, "write", "batch_script", job_id, "-")
     assert "#SBATCH --gres=gpu:1" in script
     # the server, reached through the proxy, runs as the user with the plan's environment
