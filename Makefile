@@ -27,10 +27,11 @@ APT_PACKAGES := golang-go golang-github-modern-go-reflect2-dev dpkg-dev rsync ma
 say = @printf '\n\033[1m==> %s\033[0m\n' "$(1)"
 
 .PHONY: help setup demo test lint test-ts test-python test-server test-cluster test-browser \
-        test-containers test-slurm images bench k8s k8s-up k8s-down clean
+        test-containers test-slurm demo-slurm images bench k8s k8s-up k8s-down clean
 
 help:
 	@echo "make demo   - start the local Kubernetes cluster and JupyterHub with a demo catalog (http://127.0.0.1:8000)"
+	@echo "make demo-slurm - the same demo on a local SLURM (PrimeHubSlurmSpawner, docs/slurm.md)"
 	@echo "make test   - install everything needed and run every test (lint, TypeScript, server, cluster, browser)"
 	@echo "make bench  - benchmarks against peers (not part of make test)"
 	@echo "make clean  - stop the local cluster and remove build outputs"
@@ -68,6 +69,11 @@ k8s: setup
 
 k8s-up: k8s
 	$(PY) -m localk8s up
+
+demo-slurm: setup
+	$(call say,Starting the demo on SLURM: the local SLURM + JupyterHub on http://127.0.0.1:8000 (Ctrl-C stops the hub; python -m localslurm down stops SLURM))
+	$(PY) -m localslurm up
+	PRIMEHUB_SCHEDULER=slurm $(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
 k8s-down:
 	-$(PY) -m localk8s down

@@ -21,6 +21,9 @@ def configure_slurm(c: Any, catalog_path: str, repo: Path) -> None:
     c.PrimeHubSlurmSpawner.catalog_path = catalog_path
     c.PrimeHubSlurmSpawner.start_timeout = 300
     c.PrimeHubSlurmSpawner.http_timeout = 120
+    chp = repo / "node_modules" / ".bin" / "configurable-http-proxy"
+    if chp.exists():  # the repository's proxy (make setup installs it), as on localk8s
+        c.ConfigurableHTTPProxy.command = [str(chp)]
     if os.environ.get("SLURM_CONF") or not (repo / "localslurm").is_dir():
         return  # a real cluster: its SLURM_CONF (or /etc/slurm) and the hub's own Python
     out = subprocess.run(
