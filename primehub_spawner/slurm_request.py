@@ -36,6 +36,11 @@ FATAL_REASONS = {
     "JobHeldAdmin": "an administrator holds it",
     "AssocGrpGRES": "the account's GPU limit can never allow it",
 }
+# squeue prints some reasons as sentences (Slurm 22.05): the code each stands for
+REASON_TEXTS = {
+    "Nodes required for job are DOWN, DRAINED": "ReqNodeNotAvail",
+    "Node(s) in drain state": "ReqNodeNotAvail",
+}
 PENDING_REASONS = {
     "Resources": "waiting for resources (CPUs, memory or GPUs to be freed)",
     "Priority": "waiting for jobs of higher priority",
@@ -173,16 +178,26 @@ def plan_slurm(choice: Choice, settings: SlurmSettings) -> SlurmPlan:
     )
 
 
+def reason_code(reason: str) -> str:
+    """squeue's ``%r`` -> the reason's code (``ReqNodeNotAvail,_UnavailableNodes:x`` and the
+    sentence for drained nodes -> ``ReqNodeNotAvail``)."""
+    text = reason.strip().strip("()")
+    for sentence, code in REASON_TEXTS.items():
+        if text.startswith(sentence):
+            return code
+    return text.split(",", 1)[0]
+
+
 def describe_pending(reason: str) -> str:
     """The spawn progress line of a job pending for ``reason``."""
-    base = reason.split(",", 1)[0].strip("()")
+    base = reason_code(reason)
     text = PENDING_REASONS.get(base) or FATAL_REASONS.get(base) or "waiting"
     return f"Pending in the SLURM queue ({base}): {text}"
 
 
 def fatal_pending_reason(reason: str) -> str | None:
     """Why a job pending for ``reason`` will never start, or None when waiting may help."""
-    base = reason.split(",", 1)[0].strip("()")
+    base = reason_code(reason)
     if base in FATAL_REASONS:
         return f"SLURM cannot start this server: {FATAL_REASONS[base]} ({base})."
     return None

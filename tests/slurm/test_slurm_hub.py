@@ -245,3 +245,24 @@ def test_a_hub_user_without_a_unix_account_gets_a_503_and_no_job(hub, localslurm
     assert resp.status_code == 503, resp.text
     assert "no Unix account 'slurm-ghost'" in resp.json()["message"]
     assert not hub.user(ghost)["servers"]
+
+
+def test_a_pending_reason_that_cannot_resolve_fails_the_spawn_at_once(hub, localslurm, no_jobs):
+    node = localslurm["node"]
+    scontrol(localslurm, "update", f"nodename={node}", "state=drain", "reason=primehub-test")
+    try:
+        started = time.monotonic()
+        resp = hub.start_server(ALICE, {"instance_type": "cpu-1"})
+        if resp.status_code == 202:  # the hub answered before the spawn failed: wait for it
+            wait_for(lambda: not hub.user(ALICE)["pending"], 60, "the spawn to end")
+            assert not hub.user(ALICE)["servers"]
+            assert "SLURM cannot start this server" in hub.log_tail(300)
+        else:
+            assert resp.status_code == 503, resp.text
+            assert "SLURM cannot start this server" in resp.json()["message"]
+            assert "(ReqNodeNotAvail)" in resp.json()["message"]
+        assert time.monotonic() - started < 60  # start_timeout is 90
+        wait_for(lambda: not jobs_of(localslurm, ALICE), 30, "the job cancelled")
+    finally:
+        scontrol(localslurm, "update", f"nodename={node}", "state=resume")
+    wait_for(lambda: "IDLE" in scontrol(localslurm, "show", "node", node), 30, "node idle")

@@ -159,6 +159,8 @@ def test_group_slurm_account_is_validated():
 def test_pending_reasons_that_cannot_resolve_fail_others_wait():
     assert fatal_pending_reason("ReqNodeNotAvail,_UnavailableNodes:vm")
     assert fatal_pending_reason("(BadConstraints)")
+    drained = "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority"
+    assert "(ReqNodeNotAvail)" in fatal_pending_reason(drained)
     assert fatal_pending_reason("Resources") is None
     assert fatal_pending_reason("Priority") is None
     assert "(Resources)" in describe_pending("Resources")
