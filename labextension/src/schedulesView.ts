@@ -144,8 +144,8 @@ export class SchedulesView {
     last.dataset.status = schedule.lastStatus ?? '';
     last.textContent = [
       lastResult(schedule),
-      schedule.runs ? trans.__('%1 runs', schedule.runs) : '',
-      schedule.skipped ? trans.__('%1 skipped', schedule.skipped) : ''
+      schedule.runs ? trans.__('runs: %1', schedule.runs) : '',
+      schedule.skipped ? trans.__('skipped: %1', schedule.skipped) : ''
     ]
       .filter(Boolean)
       .join(' · ');

@@ -194,7 +194,7 @@ export class SubmitForm extends Widget {
       input.type = 'radio';
       input.name = `${this.uid}-when`;
       input.value = value;
-      row.append(input, ` ${label}`);
+      row.append(input, label);
       when.appendChild(row);
       return input;
     };

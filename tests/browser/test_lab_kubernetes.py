@@ -188,7 +188,7 @@ def test_run_on_kubernetes_with_instance_type_and_image_output_artifacts_dark_th
     page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
     page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^JupyterLab Dark$")).click()
-    page.wait_for_selector('body[data-jp-theme-light="false"]')
+    page.wait_for_selector('body[data-jp-theme-light="false"]', state="attached")
 
     run_menu_item(page, "Submit Notebook as Job")
     dialog = submit_dialog(page)
