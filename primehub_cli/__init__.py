@@ -6,6 +6,7 @@ the contract and the in-server client (``jupyterlab_primehub.cli``), never hub c
 (``tests/contract/test_rooms.py``).
 
 Modules: ``session`` (where the hub is, which token), ``http`` (the thin HTTP glue),
-``mapping`` (PURE: options to requests), ``output`` (PURE: tables and lines), ``main`` (the
-click commands).
+``mapping`` (PURE: options to requests), ``output`` (PURE: tables and lines); the click
+commands: ``main`` (entry point, ``login``, ``groups``), ``notebooks``, ``jobs`` (``job`` and
+``schedule``) over ``context`` (what they share).
 """
