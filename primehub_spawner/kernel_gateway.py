@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from .git_datasets import syncs_of
 from .launch import USAGE_ANNOTATION, PodPlan, label_value
 from .pods import CONTAINER_NAME
 from .quantities import Resources, format_cpu, format_memory
@@ -407,10 +408,14 @@ def kernel_pod(
     spec = copy.deepcopy(dict(pod["spec"]))
     for field in ("initContainers", "hostname", "subdomain"):
         spec.pop(field, None)  # the notebook pod's own: KubeSpawner's, by its name
+    git_clones, git_syncs = syncs_of(pod["spec"])  # git datasets: the kernels' own copy
+    if git_clones:
+        spec["initContainers"] = copy.deepcopy(git_clones)
     spec["automountServiceAccountToken"] = False
     spec["restartPolicy"] = "Always"  # the gateway is a service: restart it whatever its exit
     spec["containers"] = [
-        _kernel_container(notebook, plan, settings, listen_ip="0.0.0.0", token_secret=token_secret)
+        _kernel_container(notebook, plan, settings, listen_ip="0.0.0.0", token_secret=token_secret),
+        *copy.deepcopy(git_syncs),
     ]
     out = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
     _with_gateway_config(out)

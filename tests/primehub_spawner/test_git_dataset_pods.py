@@ -172,3 +172,17 @@ def test_clone_failure_says_which_dataset_and_what_git_said():
     # other containers' troubles are not the clone's
     other = {"name": "init", "state": {"terminated": {"exitCode": 1}}}
     assert clone_failure(pod_with(other), (SYNC,)) is None
+
+
+def test_the_kernel_gateway_pod_gets_its_own_clone_and_sync():
+    from primehub_spawner.kernel_gateway import KernelGatewaySettings, kernel_pod
+
+    plan = plan_of(catalog(url="git://10.0.0.1/r.git", syncInterval=10))
+    notebook = pod_manifest(plan, "jupyter-alice", ["jupyterhub-singleuser"], settings=SETTINGS)
+    gateway = kernel_pod(notebook, plan, KernelGatewaySettings(mode="pod"), "tok-secret")
+    spec = gateway["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == ["git-clone-0-docs"]
+    assert [c["name"] for c in spec["containers"]] == ["kernel", "git-sync-0-docs"]
+    kernel = spec["containers"][0]
+    mount = next(m for m in kernel["volumeMounts"] if m["name"] == "dataset-docs")
+    assert mount["readOnly"] is True
