@@ -38,7 +38,13 @@ class Context:
         return self._hub
 
     def hub_api(self) -> Api:
-        return Api(self.hub().api, self.hub().token, "the hub")
+        hint = ""
+        if self.hub().source == "server environment":
+            hint = (
+                "this server's own token may not do that: run `primehub login` with a token of "
+                "yours (the hub's /hub/token page)"
+            )
+        return Api(self.hub().api, self.hub().token, "the hub", hint)
 
     def jobs_api(self) -> Api:
         hub = self.hub()

@@ -17,10 +17,11 @@ TIMEOUT = 60
 class Api:
     """One REST API: a base URL ending with ``/`` and a token."""
 
-    def __init__(self, base: str, token: str, what: str) -> None:
+    def __init__(self, base: str, token: str, what: str, forbidden_hint: str = "") -> None:
         self.base = base if base.endswith("/") else base + "/"
         self.token = token
         self.what = what  # "the hub", "the primehub-jobs service", "the Jupyter server"
+        self.forbidden_hint = forbidden_hint  # added to a 403: what to do about it
         self.opener = urllib.request.build_opener()  # proxies as the environment says
 
     def _request(self, method: str, path: str, body: Any = None, accept: str = "") -> Any:
@@ -36,7 +37,8 @@ class Api:
         try:
             return self.opener.open(request, timeout=timeout)
         except urllib.error.HTTPError as e:
-            raise CliError(refusal(e.code, e.read(), e.reason)) from None
+            hint = f"; {self.forbidden_hint}" if e.code == 403 and self.forbidden_hint else ""
+            raise CliError(refusal(e.code, e.read(), e.reason) + hint) from None
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", None) or e
             raise Unreachable(f"cannot reach {self.what} at {self.base}: {reason}") from None

@@ -34,10 +34,16 @@ def cli_env(config_home: Path) -> dict[str, str]:
     return env
 
 
-def run(config_home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``primehub ARGS``."""
+def run(
+    config_home: Path, *args: str, timeout: float = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """``primehub ARGS`` (``env``: added to the environment)."""
     return subprocess.run(
-        [PRIMEHUB, *args], env=cli_env(config_home), capture_output=True, text=True, timeout=timeout
+        [PRIMEHUB, *args],
+        env={**cli_env(config_home), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -72,6 +78,16 @@ def alice_cli(hub, tmp_path, stop_all, k8s_cluster, e2e_namespace):
 def test_servers_and_hub_jobs_from_the_shell(hub, alice_cli, pods, k8s_cluster, e2e_namespace):
     groups = json.loads(ok(run(alice_cli, "groups", "--json")))
     assert [g["name"] for g in groups["groups"]] == ["team"]
+    # inside a server: the hub URL and token of its environment, no login (tmp_path / "none")
+    inside = {"JUPYTERHUB_API_URL": hub.url + "/hub/api"}
+    mine = {**inside, "JUPYTERHUB_API_TOKEN": hub.user_token("alice")}
+    assert json.loads(ok(run(alice_cli / "none", "groups", "--json", env=mine))) == groups
+    narrow = {**inside, "JUPYTERHUB_API_TOKEN": hub.user_token("alice", ["users:activity!user"])}
+    refused = run(alice_cli / "none", "groups", env=narrow)
+    assert refused.returncode == 1, refused.stderr
+    assert "(HTTP 403); this server's own token may not do that: run `primehub login`" in (
+        refused.stderr
+    )
 
     # refused by the hub: exit 1 with its message, no traceback, no pod
     bad = run(alice_cli, "notebook", "start", "bad", "--instance-type", "gpu-8")
