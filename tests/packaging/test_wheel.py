@@ -104,6 +104,7 @@ def test_build_makes_an_sdist_and_a_wheel(dist: Path, wheel: Path) -> None:
     assert "jupyterlab_primehub/jobs/service.py" in members
     assert "primehub_executor/run.py" in members
     assert "primehub_jobs_contract/executor.py" in members
+    assert "primehub_cli/main.py" in members  # the `primehub` command line
     assert not any(m.startswith(("localk8s/", "tests/")) for m in members)
 
 
@@ -127,6 +128,8 @@ def test_lab_extension_is_installed_and_enabled(venv: Path, tmp_path: Path) -> N
 def test_primehub_job_command(venv: Path, tmp_path: Path) -> None:
     out = _in_venv(venv, "primehub-job", "--help", tmp_path=tmp_path)
     assert "usage" in out.lower()
+    out = _in_venv(venv, "primehub", "--help", tmp_path=tmp_path)
+    assert "notebook" in out and "schedule" in out
 
 
 def test_jobs_hub_service_runs(venv: Path, tmp_path: Path) -> None:
