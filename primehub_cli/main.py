@@ -22,7 +22,7 @@ from .notebooks import notebook
 from .session import CliError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="primehub", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--url", envvar="PRIMEHUB_URL", help="Hub URL (default: from `primehub login`).")
 @click.option("--token", envvar="PRIMEHUB_TOKEN", help="Hub API token (default: stored).")
 @click.version_option(package_name="jupyterhub-primehub", prog_name="primehub")
