@@ -153,8 +153,8 @@ def lab_page(browser, lab_in_hub, request):
 
 
 def open_in_lab(page, lab, path: str) -> None:
-    page.goto(f"{lab.base}/lab/tree/{path}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=TIMEOUT_MS)
+    page.goto(f"{lab.base}/lab/tree/{path}?reset")  # not the tabs of the previous test
+    page.locator(".jp-NotebookPanel:visible .jp-Cell").first.wait_for(timeout=TIMEOUT_MS)
     page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=TIMEOUT_MS)
 
 
