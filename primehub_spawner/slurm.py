@@ -32,7 +32,8 @@ from jupyterhub.apihandlers import APIHandler, default_handlers
 from tornado import web
 from traitlets import Dict, Float, Unicode, default
 
-from .catalog import Catalog, CatalogError, CatalogSource, UserView
+from .catalog import UserView
+from .catalog_spawner import CatalogSpawnerMixin, user_error
 from .form import instance_type_spec, render_form
 from .launch import label_value
 from .quota import QuotaExceeded, QuotaLedger, Usage
@@ -51,7 +52,7 @@ from .slurm_request import (
     fatal_pending_reason,
     plan_slurm,
 )
-from .user_options import OptionsError, options_from_form, resolve_options
+from .user_options import OptionsError, resolve_options
 
 QUOTA_UNAVAILABLE = "Quota cannot be checked right now: SLURM (squeue) does not answer."
 
@@ -71,34 +72,10 @@ exec {{cmd}}
 """
 
 
-def user_error(status: int, message: str) -> web.HTTPError:
-    """An HTTPError whose message JupyterHub shows as is (form page, REST body, progress)."""
-    err = web.HTTPError(status, "%s", message)
-    err.jupyterhub_message = message  # type: ignore[attr-defined]
-    return err
+class PrimeHubSlurmSpawner(CatalogSpawnerMixin, SlurmSpawner):
+    """SlurmSpawner with PrimeHub's group-scoped catalog, form, options and quotas (the same
+    catalog file as PrimeHubSpawner's; its `slurm` fields apply here)."""
 
-
-async def _apply_options_hook(spawner: PrimeHubSlurmSpawner, options: dict) -> None:
-    await spawner.apply_primehub_options(options)
-
-
-async def _options_form_hook(spawner: PrimeHubSlurmSpawner) -> str:
-    return await spawner.render_options_form()
-
-
-class PrimeHubSlurmSpawner(SlurmSpawner):
-    """SlurmSpawner with PrimeHub's group-scoped catalog, form, options and quotas."""
-
-    catalog = Dict(
-        config=True,
-        help="""The catalog as a dict, in the format of the YAML file of `catalog_path`
-        (the same catalog as PrimeHubSpawner's; its `slurm` fields apply here).""",
-    )
-    catalog_path = Unicode(
-        "",
-        config=True,
-        help="""Path of the catalog YAML file, re-read when it changes (as PrimeHubSpawner).""",
-    )
     slurm_partition = Unicode(
         "",
         config=True,
@@ -151,25 +128,12 @@ class PrimeHubSlurmSpawner(SlurmSpawner):
     # Shared by every spawner of the hub: check-and-reserve must see all spawns in flight.
     ledger: ClassVar[QuotaLedger] = QuotaLedger(JobHolders())
     jobs: ClassVar[dict[str, JobRecord]] = {}  # reservation key -> the job this hub submitted
-    _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
 
     _plan: SlurmPlan | None = None
     _group = ""
     _starting = False
     _pending_reason = ""
     _last_job_id = ""  # batchspawner clears job_id when the job vanished: for the message
-
-    @default("apply_user_options")
-    def _apply_user_options_default(self):
-        return _apply_options_hook
-
-    @default("options_form")
-    def _options_form_default(self):
-        return _options_form_hook
-
-    @default("options_from_form")
-    def _options_from_form_default(self):
-        return options_from_form
 
     @default("python_prefix")
     def _python_prefix_default(self):
@@ -185,31 +149,6 @@ class PrimeHubSlurmSpawner(SlurmSpawner):
         return ["jupyterhub-singleuser"]
 
     # ---- catalog, view, quota --------------------------------------------------------
-
-    def _source(self) -> CatalogSource:
-        key = ("path", self.catalog_path) if self.catalog_path else ("dict", repr(self.catalog))
-        source = self._catalog_sources.get(key)
-        if source is None:
-            source = CatalogSource(path=self.catalog_path or "", data=self.catalog or None)
-            self._catalog_sources[key] = source
-        return source
-
-    async def load_catalog(self) -> Catalog:
-        """The current catalog (file stat/read off the event loop)."""
-        try:
-            return await asyncio.to_thread(lambda: self._source().get())
-        except CatalogError as e:
-            self.log.error("Catalog is invalid: %s", e)
-            raise user_error(
-                503,
-                "Server options are unavailable: the catalog has an error. Please contact admin.",
-            ) from None
-
-    async def user_view(self) -> UserView:
-        """What this user may launch."""
-        catalog = await self.load_catalog()
-        groups = [g.name for g in getattr(self.user, "groups", []) or []]
-        return catalog.for_user(self.user.name, groups)
 
     def _command_env(self) -> dict[str, str]:
         return {**os.environ, **self.slurm_environment}

@@ -27,10 +27,10 @@ import aiohttp
 from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
-from tornado import web
-from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Enum, Float, Int, List, Unicode, default
 
-from .catalog import Catalog, CatalogError, CatalogSource, UserView
+from .catalog import UserView
+from .catalog_spawner import CatalogSpawnerMixin, user_error
 from .form import instance_type_spec, render_form
 from .git_datasets import clone_failure
 from .homes import affinity_blocked, conflict_hint, home_holders, with_home_affinity
@@ -72,19 +72,12 @@ from .pods import CONTAINER_NAME, POD_SETTING_NAMES, ContainerSpec, PodSettings,
 from .progress import describe_event, events_about, fatal_reason
 from .quantities import QuantityError, Resources, parse_memory
 from .quota import QuotaExceeded, QuotaLedger, Usage
-from .user_options import Choice, OptionsError, options_from_form, resolve_options
+from .user_options import Choice, OptionsError, resolve_options
 
 # What a call to an API server that is down, restarting or overloaded raises: connection refused
 # or reset (OSError, aiohttp's client errors) or no answer in time (asyncio.wait_for).
 UNREACHABLE = (OSError, asyncio.TimeoutError, aiohttp.ClientError)
 KUBERNETES_UNREACHABLE = "Kubernetes is not reachable right now; try again in a minute."
-
-
-def user_error(status: int, message: str) -> web.HTTPError:
-    """An HTTPError whose message JupyterHub shows as is (form page, REST body, progress)."""
-    err = web.HTTPError(status, "%s", message)
-    err.jupyterhub_message = message  # type: ignore[attr-defined]
-    return err
 
 
 class _JSONResponse:
@@ -94,30 +87,9 @@ class _JSONResponse:
         self.data = json.dumps(obj)
 
 
-async def _apply_options_hook(spawner: PrimeHubSpawner, options: dict) -> None:
-    await spawner.apply_primehub_options(options)
-
-
-async def _options_form_hook(spawner: PrimeHubSpawner) -> str:
-    return await spawner.render_options_form()
-
-
-class PrimeHubSpawner(KubeSpawner):
+class PrimeHubSpawner(CatalogSpawnerMixin, KubeSpawner):
     """KubeSpawner with PrimeHub's group-scoped catalog, quotas and pod contract."""
 
-    catalog = Dict(
-        config=True,
-        help="""The catalog (groups, instanceTypes, images, datasets) as a dict, in the
-        same format as the YAML file of `catalog_path`. Ignored when `catalog_path` is set.""",
-    )
-    catalog_path = Unicode(
-        "",
-        config=True,
-        help="""Path of the catalog YAML file (e.g. a mounted ConfigMap). Re-read when its
-        modification time or size changes, so edits apply to the next spawn without a hub
-        restart. An invalid edit is reported to users as "server options unavailable" and
-        logged; fix the file and the next spawn picks it up.""",
-    )
     home_pvc_name_template = Unicode(
         "claim-{username}",
         config=True,
@@ -267,7 +239,6 @@ class PrimeHubSpawner(KubeSpawner):
 
     # Shared by every spawner of the hub: check-and-reserve must see all spawns in flight.
     ledger: ClassVar[QuotaLedger] = QuotaLedger()
-    _catalog_sources: ClassVar[dict[Any, CatalogSource]] = {}
     # ``namespace/name`` of PVCs this hub created or found: no request for them per spawn
     _known_pvcs: ClassVar[set[str]] = set()
 
@@ -280,18 +251,6 @@ class PrimeHubSpawner(KubeSpawner):
     _gateway_sweep_locks: ClassVar[dict[str, asyncio.Lock]] = {}
     _kg_token = ""
     _kg_progress: KernelPodProgress | None = None  # pod mode: the gateway pod phase (spawn page)
-
-    @default("apply_user_options")
-    def _apply_user_options_default(self):
-        return _apply_options_hook
-
-    @default("options_form")
-    def _options_form_default(self):
-        return _options_form_hook
-
-    @default("options_from_form")
-    def _options_from_form_default(self):
-        return options_from_form
 
     @default("automount_service_account_token")
     def _automount_default(self):
@@ -309,37 +268,6 @@ class PrimeHubSpawner(KubeSpawner):
         return False  # the plan creates the home PVC itself
 
     # ---- catalog and the user's view -------------------------------------------------
-
-    def _source(self) -> CatalogSource:
-        key = ("path", self.catalog_path) if self.catalog_path else ("dict", repr(self.catalog))
-        source = self._catalog_sources.get(key)
-        if source is None:
-            if self.catalog_path:
-                source = CatalogSource(path=self.catalog_path)
-            else:
-                source = CatalogSource(data=self.catalog)
-            self._catalog_sources[key] = source
-        return source
-
-    async def load_catalog(self) -> Catalog:
-        """The current catalog (file stat/read off the event loop)."""
-        try:
-            return await asyncio.to_thread(lambda: self._source().get())
-        except CatalogError as e:
-            self.log.error("Catalog is invalid: %s", e)
-            raise user_error(
-                503,
-                "Server options are unavailable: the catalog has an error. Please contact admin.",
-            ) from None
-
-    def hub_groups(self) -> list[str]:
-        """The user's JupyterHub group names."""
-        return [g.name for g in getattr(self.user, "groups", []) or []]
-
-    async def user_view(self) -> UserView:
-        """What this user may launch."""
-        catalog = await self.load_catalog()
-        return catalog.for_user(self.user.name, self.hub_groups())
 
     # ---- quota ---------------------------------------------------------------------
 
