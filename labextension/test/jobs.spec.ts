@@ -107,6 +107,17 @@ describe('job helpers', () => {
     expect(jobNote({ ...plain, status: 'running' })).toBeNull();
   });
 
+  it('says why a pending job waits, and nothing when it does not say', () => {
+    const waiting = job('w', 'pending', '2026-01-01T00:00:00Z');
+    expect(jobNote(waiting)).toBeNull();
+    const reason =
+      'Waiting for a node with 8 GPUs: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.';
+    expect(jobNote({ ...waiting, reason })).toEqual({
+      kind: 'info',
+      text: reason
+    });
+  });
+
   it('filters by status, newest first', () => {
     const jobs = [
       job('a', 'succeeded', '2026-01-01T00:00:00Z'),

@@ -180,7 +180,10 @@ export function describeEndedEarly(
   return `${where} (${what}); the remaining cells were not run.`;
 }
 
-/** The line under a job in the panel: why it failed or was cancelled, or that it ended early. */
+/**
+ * The line under a job in the panel: why it failed or was cancelled, why it still waits (e.g.
+ * "Waiting for a node with 8 GPUs: ..." from the hub's jobs service), or that it ended early.
+ */
 export interface IJobNote {
   kind: 'error' | 'info';
   text: string;
@@ -192,6 +195,9 @@ export function jobNote(
   if (job.status === 'failed' || job.status === 'cancelled') {
     const text = describeError(job);
     return text ? { kind: 'error', text } : null;
+  }
+  if (job.status === 'pending' && job.reason) {
+    return { kind: 'info', text: job.reason };
   }
   const early = describeEndedEarly(job);
   return early ? { kind: 'info', text: early } : null;
