@@ -198,6 +198,9 @@ c.JupyterHub.load_roles = [
             "users:activity!user",
             "access:servers!server",
             "access:services!service=primehub-jobs",
+            # the `primehub` CLI in a server lists the user's groups, servers and server logs
+            # without a login (read only: starting or stopping servers still needs one)
+            "read:servers!user",
         ],
     },
 ]

@@ -80,7 +80,9 @@ def test_servers_and_hub_jobs_from_the_shell(hub, alice_cli, pods, k8s_cluster, 
     assert [g["name"] for g in groups["groups"]] == ["team"]
     # inside a server: the hub URL and token of its environment, no login (tmp_path / "none")
     inside = {"JUPYTERHUB_API_URL": hub.url + "/hub/api"}
-    mine = {**inside, "JUPYTERHUB_API_TOKEN": hub.user_token("alice")}
+    # the user-level scopes of the reference config's "server" role (what a server's token has)
+    server_scopes = ["users:activity!user", "read:servers!user"]
+    mine = {**inside, "JUPYTERHUB_API_TOKEN": hub.user_token("alice", server_scopes)}
     assert json.loads(ok(run(alice_cli / "none", "groups", "--json", env=mine))) == groups
     narrow = {**inside, "JUPYTERHUB_API_TOKEN": hub.user_token("alice", ["users:activity!user"])}
     refused = run(alice_cli / "none", "groups", env=narrow)
