@@ -258,4 +258,37 @@ def test_kubernetes_job_runs_in_the_notebook_image(
     assert out.status_code == 200, out.text
     assert done["outputPath"].startswith(f"{folder}/")
     assert "ran on small" in json.dumps(out.json()["content"])
+
+    # a job whose image does not exist waits saying why (the real runtime's pull error), and
+    # its cancel frees everything (the preparing timeout's end is tested in tests/e2e)
+    bad = hub.session.post(
+        jobs,
+        json={
+            "group": "team",
+            "path": f"{folder}/report.ipynb",
+            "instanceType": "small",
+            "image": "missing",
+        },
+        headers=headers,
+        timeout=30,
+    )
+    assert bad.status_code == 201, bad.text
+    bad_id = bad.json()["id"]
+
+    def pull_failure() -> dict | None:
+        got = hub.session.get(f"{jobs}/{bad_id}", headers=headers, timeout=30).json()
+        return got if "Image pull failed" in (got.get("reason") or "") else None
+
+    waiting = wait_for(pull_failure, 180, interval=1, what="the job's image pull failure")
+    assert waiting["status"] == "preparing", waiting
+    assert "primehub-no-such-image" in waiting["reason"], waiting
+    cancelled = hub.session.post(f"{jobs}/{bad_id}/cancel", headers=headers, timeout=30)
+    assert cancelled.status_code < 300, cancelled.text
+    wait_for(
+        lambda: (
+            not k8s_cluster.get("pods", "-n", namespace, "-l", f"primehub.io/job={bad_id}")["items"]
+        ),
+        120,
+        what="the cancelled job's pod deleted",
+    )
     k8s_cluster.kubectl("delete", "jobs", "-n", namespace, "-l", "component=primehub-job")
