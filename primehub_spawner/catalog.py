@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from . import git_datasets
+from .catalog_yaml import YAML_LOADER
 from .quantities import QuantityError, Quota, parse_count, parse_cpu, parse_memory
 
 EVERYONE = "everyone"
@@ -52,66 +53,6 @@ _NO_SLURM: Mapping[str, str] = MappingProxyType({})
 
 class CatalogError(ValueError):
     """The catalog is invalid; the message names the entry and the field to fix."""
-
-
-_TAG = "tag:yaml.org,2002:"
-_STR, _MAP, _SEQ = _TAG + "str", _TAG + "map", _TAG + "seq"
-_PLAIN_SCALARS = frozenset(_TAG + t for t in ("null", "bool", "int", "float"))
-
-
-class _NotPlain(Exception):
-    """The document uses YAML beyond plain mappings, lists and scalars."""
-
-
-if hasattr(yaml, "CSafeLoader"):
-
-    class _CatalogLoader(yaml.CSafeLoader):  # type: ignore[misc,name-defined]
-        """libyaml's safe loader (PyYAML's wheels ship libyaml) with a faster construction
-        of plain documents.
-
-        libyaml builds the node tree several times faster than the pure-Python loader;
-        PyYAML's constructor then takes as long again, for generality a catalog rarely needs
-        (aliases shared or recursive, merge keys, sets, timestamps, ...). A document of only
-        mappings, lists, strings, numbers, booleans and nulls without aliases is built here
-        directly, with the safe constructor's own functions for the scalars; anything else
-        goes to the safe constructor untouched. Either way the data is what
-        ``yaml.safe_load`` returns (the tests compare them)."""
-
-        def construct_document(self, node: Any) -> Any:
-            try:
-                return self._plain(node, set())
-            except (_NotPlain, RecursionError):
-                return super().construct_document(node)
-
-        def _plain(self, node: Any, seen: set[int]) -> Any:
-            kind, tag = node.id, node.tag
-            if kind == "scalar":
-                if tag == _STR:
-                    return node.value
-                if tag in _PLAIN_SCALARS:
-                    return self.yaml_constructors[tag](self, node)
-                raise _NotPlain
-            if id(node) in seen:  # an alias: leave sharing (and recursion) to PyYAML
-                raise _NotPlain
-            seen.add(id(node))
-            if kind == "mapping" and tag == _MAP:
-                out = {}
-                for key_node, value_node in node.value:
-                    if key_node.id == "scalar" and key_node.tag == _STR:
-                        key = key_node.value
-                    else:  # numbers, booleans, null; a merge key or a mapping key is not plain
-                        key = self._plain(key_node, seen)
-                        if isinstance(key, dict | list):
-                            raise _NotPlain
-                    out[key] = self._plain(value_node, seen)
-                return out
-            if kind == "sequence" and tag == _SEQ:
-                return [self._plain(item, seen) for item in node.value]
-            raise _NotPlain
-
-    YAML_LOADER: type = _CatalogLoader
-else:  # PyYAML built without libyaml
-    YAML_LOADER = yaml.SafeLoader
 
 
 _gc_lock = threading.Lock()
