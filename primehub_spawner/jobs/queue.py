@@ -8,13 +8,14 @@ group's quota holds the rest of that group's queue, so a big job is not starved 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..quantities import Quota, Resources
-from ..quota import QuotaLedger, Reservation, exceeded
+from ..quota import GROUP_LABEL, USER_LABEL, exceeded, is_active, pod_limits
+
+NOTHING = Resources()
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,26 @@ def admit(
     pods: Mapping[str, Mapping[str, Any]],
     in_flight: Iterable[InFlight] = (),
 ) -> Admission:
-    """Decide which of ``pending`` (oldest first) start now."""
-    ledger = QuotaLedger()
-    for job in in_flight:
-        _reserve(ledger, job.id, job.group_label, job.user_label, job.request)
+    """Decide which of ``pending`` (oldest first) start now.
+
+    What each group and each user in a group holds is summed once per round (every pod's
+    limits read once), then grows with each job admitted, so a round costs pods + jobs rather
+    than pods x jobs."""
+    group_use: dict[str, Resources] = {}
+    user_use: dict[tuple[str, str | None], Resources] = {}
+
+    def hold(group_label: str, user_label: str | None, resources: Resources) -> None:
+        group_use[group_label] = group_use.get(group_label, NOTHING) + resources
+        key = (group_label, user_label)
+        user_use[key] = user_use.get(key, NOTHING) + resources
+
+    for pod in pods.values():
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        group_label = labels.get(GROUP_LABEL)
+        if group_label is not None and is_active(pod):
+            hold(group_label, labels.get(USER_LABEL), pod_limits(pod))
+    for flying in in_flight:
+        hold(flying.group_label, flying.user_label, flying.request)
     result = Admission()
     held: dict[str, str] = {}  # group -> id of the job holding its queue
     for job in pending:
@@ -66,24 +83,19 @@ def admit(
                 f"Waiting in group {job.group}'s queue behind job {held[job.group]}"
             )
             continue
-        usage = ledger.usage(pods, job.group_label, job.user_label, now=0)
-        user_problem = exceeded(f"User {job.user}", job.quota, usage.user, job.request)
+        used_by_user = user_use.get((job.group_label, job.user_label), NOTHING)
+        user_problem = exceeded(f"User {job.user}", job.quota, used_by_user, job.request)
         if user_problem:
             result.waiting[job.id] = user_problem
             continue
-        group_problem = exceeded(f"Group {job.group}", job.project_quota, usage.group, job.request)
+        used_by_group = group_use.get(job.group_label, NOTHING)
+        group_problem = exceeded(
+            f"Group {job.group}", job.project_quota, used_by_group, job.request
+        )
         if group_problem:
             result.waiting[job.id] = group_problem
             held[job.group] = job.id
             continue
-        _reserve(ledger, job.id, job.group_label, job.user_label, job.request)
+        hold(job.group_label, job.user_label, job.request)
         result.start.append(job.id)
     return result
-
-
-def _reserve(
-    ledger: QuotaLedger, job_id: str, group_label: str, user_label: str, request: Resources
-) -> None:
-    # Keys no pod has, never expiring: they count until the caller stops passing them.
-    key = f"primehub-job:{job_id}"
-    ledger.reservations[key] = Reservation(key, group_label, user_label, request, math.inf)
