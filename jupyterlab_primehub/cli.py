@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from jupyter_core.paths import jupyter_runtime_dir
 
+from primehub_jobs_contract.executor import parse_cli_value
 from primehub_jobs_contract.states import State
 
 FINAL = tuple(s.value for s in State if s.is_final)  # succeeded, failed, cancelled
@@ -109,8 +110,6 @@ def find_server(url: str | None, token: str | None, near: str | None = None) -> 
 
 def parse_parameters(pairs: list[str], yaml_text: str | None, json_text: str | None) -> dict:
     """Merge ``-y`` YAML, ``-j`` JSON and ``-p key=value`` (typed like papermill), in that order."""
-    from primehub_executor.params import parse_cli_value  # here: nbformat is slow to import
-
     parameters: dict[str, Any] = {}
     for label, text, loader in (("-y", yaml_text, yaml.safe_load), ("-j", json_text, json.loads)):
         if not text:
@@ -124,7 +123,7 @@ def parse_parameters(pairs: list[str], yaml_text: str | None, json_text: str | N
         parameters.update(data)
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise CliError(f"-p {pair!r}: use -p name=value")
         parameters[key.strip()] = parse_cli_value(value)
     try:

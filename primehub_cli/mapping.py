@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import urllib.parse
 from typing import Any
@@ -192,44 +190,12 @@ def job_target(*, server_url: bool, force_hub: bool, inside_server: bool, hub_kn
     return "server" if inside_server or not hub_known else "hub"
 
 
-def typed_value(raw: str) -> Any:
-    """A ``-p name=value`` value typed the way papermill's ``-p`` (and ``primehub-job``) does:
-    True/False/None, whole and finite decimal numbers, anything else a string."""
-    if raw in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[raw]
-    try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        number = float(raw)
-    except ValueError:
-        return raw
-    return number if math.isfinite(number) else raw
-
-
 def parameters(pairs: tuple[str, ...], yaml_text: str | None, json_text: str | None) -> dict:
-    """Merge ``-y`` YAML, ``-j`` JSON and ``-p name=value``, in that order."""
-    import yaml  # only when parameters are given
+    """Merge ``-y`` YAML, ``-j`` JSON and ``-p name=value``, in that order, exactly as
+    ``primehub-job`` does (its rules, one place)."""
+    import jupyterlab_primehub.cli as job_cli  # only when parameters are given
 
-    merged: dict[str, Any] = {}
-    for label, text, loader in (("-y", yaml_text, yaml.safe_load), ("-j", json_text, json.loads)):
-        if not text:
-            continue
-        try:
-            data = loader(text)
-        except (ValueError, yaml.YAMLError) as e:
-            raise CliError(f"{label}: cannot parse parameters: {e}") from None
-        if not isinstance(data, dict):
-            raise CliError(f"{label}: parameters must be a mapping such as {{alpha: 0.1}}")
-        merged.update(data)
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"-p {pair!r}: use -p name=value")
-        merged[key.strip()] = typed_value(value)
     try:
-        json.dumps(merged, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise CliError(f"parameters must be JSON values: {e}") from None
-    return merged
+        return job_cli.parse_parameters(list(pairs), yaml_text, json_text)
+    except job_cli.CliError as e:
+        raise CliError(str(e)) from None

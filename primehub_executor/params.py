@@ -126,22 +126,3 @@ def inject_parameters(
             break
     nb.cells.insert(position, cell)
     return position
-
-
-def parse_cli_value(raw: str) -> Any:
-    """Type a ``-p key=value`` value the way papermill's ``-p`` does."""
-    if raw == "True":
-        return True
-    if raw == "False":
-        return False
-    if raw == "None":
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        number = float(raw)
-    except ValueError:
-        return raw
-    return number if math.isfinite(number) else raw

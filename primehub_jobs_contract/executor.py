@@ -10,6 +10,7 @@ group volume.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,20 @@ def pod_spec_volume() -> tuple[dict[str, Any], dict[str, Any]]:
     }
     mount = {"name": SPEC_VOLUME, "mountPath": SPEC_MOUNT, "readOnly": True}
     return volume, mount
+
+
+def parse_cli_value(raw: str) -> Any:
+    """Type a ``-p name=value`` value the way papermill's ``-p`` does (and every command line
+    of the project that takes ``-p``): True/False/None, whole and finite decimal numbers,
+    anything else a string."""
+    if raw in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[raw]
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else raw

@@ -9,9 +9,9 @@ from primehub_executor.params import (
     INJECTED_TAG,
     UnsupportedLanguage,
     inject_parameters,
-    parse_cli_value,
     translate,
 )
+from primehub_jobs_contract.executor import parse_cli_value
 
 
 @pytest.mark.parametrize(
