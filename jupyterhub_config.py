@@ -21,13 +21,13 @@
 #                             SLURM of `python -m localslurm up` or $SLURM_CONF (docs/slurm.md)
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from primehub_jobs_contract.hub_admission import ADMIT_SCOPE, ADMIT_SCOPE_DESCRIPTION
 from primehub_spawner.groups_api import GroupsAPIHandler
 from primehub_spawner.job_admission_api import job_admission_handlers
+from primehub_spawner.local_clusters import local_status
 from primehub_spawner.pods import pod_setting_values
 from primehub_spawner.server_logs_api import server_logs_handlers
 
@@ -50,17 +50,7 @@ local = (
 )
 if local:
     # The local cluster: kubeconfig and the bridge address from localk8s itself.
-    out = subprocess.run(
-        [sys.executable, "-m", "localk8s", "status", "--json"],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        status = json.loads(out.stdout)
-    except ValueError:
-        status = {}
+    status = local_status("localk8s", HERE)
     if not status.get("running"):
         sys.exit(
             "The local Kubernetes cluster is not running: start it with "

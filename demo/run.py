@@ -9,7 +9,6 @@ and how to stop. The cluster is stopped on exit only if this run started it.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,6 +23,8 @@ sys.path.insert(0, str(HERE))
 
 from welcome import welcome  # noqa: E402
 
+from primehub_spawner.local_clusters import local_status  # noqa: E402
+
 #: Seconds the hub has to stop its services and proxy before what is left is killed.
 HUB_STOP_TIMEOUT = 15
 
@@ -35,16 +36,8 @@ def say(text: str) -> None:
 def cluster_stopped() -> bool:
     """True only when no part of the local cluster runs (then this run starts it, and stops
     it at the end); a cluster that is up, or partly up, belongs to someone else."""
-    out = subprocess.run(
-        [sys.executable, "-m", "localk8s", "status", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        status = json.loads(out.stdout)
-    except ValueError:
+    status = local_status("localk8s", ROOT)
+    if not status:
         return False
     return not status.get("running") and not any((status.get("components") or {}).values())
 

@@ -4,12 +4,12 @@ jupyterhub_config.py): PrimeHubSlurmSpawner on the given catalog, on the local S
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from .local_clusters import local_status
 
 
 def configure_slurm(c: Any, catalog_path: str, repo: Path) -> None:
@@ -26,17 +26,7 @@ def configure_slurm(c: Any, catalog_path: str, repo: Path) -> None:
         c.ConfigurableHTTPProxy.command = [str(chp)]
     if os.environ.get("SLURM_CONF") or not (repo / "localslurm").is_dir():
         return  # a real cluster: its SLURM_CONF (or /etc/slurm) and the hub's own Python
-    out = subprocess.run(
-        [sys.executable, "-m", "localslurm", "status", "--json"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        status = json.loads(out.stdout)
-    except ValueError:
-        status = {}
+    status = local_status("localslurm", repo)
     if not status.get("running"):
         sys.exit(
             "The local SLURM is not running: start it with `python -m localslurm up`, "
