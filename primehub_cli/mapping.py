@@ -6,20 +6,12 @@ import re
 import urllib.parse
 from typing import Any
 
+from primehub_jobs_contract.wire import HUB_SCHEDULE_JOB_FIELDS
+
 from .session import CliError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SCHEDULE_JOB_FIELDS = (
-    "group",
-    "path",
-    "name",
-    "instanceType",
-    "image",
-    "parameters",
-    "kernel",
-    "timeout",
-    "deadline",
-)
+SCHEDULE_JOB_FIELDS = HUB_SCHEDULE_JOB_FIELDS
 
 
 def seg(part: str) -> str:

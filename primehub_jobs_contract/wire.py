@@ -11,6 +11,30 @@ from typing import Any
 from .states import State
 from .times import iso
 
+#: What a submit to the ``primehub-jobs`` service may hold (it checks each value).
+HUB_SUBMIT_FIELDS = frozenset(
+    {
+        "group",
+        "path",
+        "output",
+        "snapshot",
+        "snapshotSha256",
+        "name",
+        "instanceType",
+        "image",
+        "parameters",
+        "kernel",
+        "timeout",
+        "deadline",
+    }
+)
+#: The recurrence of a schedule: a preset name, or ``cron`` with a ``timezone``.
+HUB_RECURRENCE_FIELDS = frozenset({"recurrence", "cron", "timezone"})
+#: The job fields a schedule keeps for each run (no output name or snapshot: each run gets its
+#: own), and what a schedule may hold with its recurrence.
+HUB_SCHEDULE_JOB_FIELDS = HUB_SUBMIT_FIELDS - {"output", "snapshot", "snapshotSha256"}
+HUB_SCHEDULE_FIELDS = HUB_SCHEDULE_JOB_FIELDS | HUB_RECURRENCE_FIELDS
+
 
 def job_json(
     *,

@@ -41,6 +41,7 @@ from primehub_jobs_contract.safefiles import make_folders, replace_file
 from primehub_jobs_contract.states import FINAL_STATES, State
 from primehub_jobs_contract.status import read_status
 from primehub_jobs_contract.times import from_iso, iso, utcnow
+from primehub_jobs_contract.wire import HUB_SCHEDULE_FIELDS
 
 from ..context import ServerContext
 from .backend import JobBackend
@@ -53,22 +54,9 @@ _FINAL = {s.value for s in FINAL_STATES}
 # Where older versions kept this backend's state (now in the store; imported once on start):
 MARKER = "remote.json"  # <jobs dir>/<id>/remote.json: {"group", "hub"} of a job on the hub
 SEEN = "kubernetes-jobs-seen.json"  # <jobs dir>/kubernetes-jobs-seen.json: hub job ids seen
-# What the lab may send for a schedule (the service checks the values again)
-SCHEDULE_FIELDS = frozenset(
-    {
-        "path",
-        "name",
-        "instanceType",
-        "image",
-        "parameters",
-        "kernel",
-        "timeout",
-        "deadline",
-        "recurrence",
-        "cron",
-        "timezone",
-    }
-)
+# What the lab may send for a schedule (the service checks the values again); the group is
+# where the notebook lies, never the lab's to say
+SCHEDULE_FIELDS = HUB_SCHEDULE_FIELDS - {"group"}
 
 
 class KubernetesJobBackend(JobBackend):

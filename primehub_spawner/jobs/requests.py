@@ -14,27 +14,11 @@ from typing import Any
 from primehub_jobs_contract import validation
 from primehub_jobs_contract.errors import InvalidRequest
 from primehub_jobs_contract.layout import JOBS_FOLDER, in_jobs_folder, output_file_name
+from primehub_jobs_contract.wire import HUB_SCHEDULE_FIELDS, HUB_SUBMIT_FIELDS
 
-SUBMIT_FIELDS = {
-    "id",
-    "group",
-    "path",
-    "output",
-    "snapshot",
-    "snapshotSha256",
-    "name",
-    "instanceType",
-    "image",
-    "parameters",
-    "kernel",
-    "timeout",
-    "deadline",
-}
-SCHEDULE_FIELDS = (SUBMIT_FIELDS - {"id", "output", "snapshot", "snapshotSha256"}) | {
-    "recurrence",
-    "cron",
-    "timezone",
-}
+# "id" is known only to be refused with its own message (ids are the service's)
+SUBMIT_FIELDS = HUB_SUBMIT_FIELDS | {"id"}
+SCHEDULE_FIELDS = HUB_SCHEDULE_FIELDS
 
 
 @dataclass
