@@ -50,17 +50,20 @@ def _side(cluster: Any, side: str, users: list[str], tmp: Any) -> dict[str, Any]
         with ThreadPoolExecutor(len(users)) as pool:
             return dict(pool.map(spawn, users))
     finally:
-        if hub is not None:
-            for user in users:
-                if hub.user(user).get("servers"):
-                    hub.api("DELETE", f"/users/{user}/server")
-            wait_for(
-                lambda: not cluster.get("pods", "-n", namespace)["items"],
-                300,
-                what="bench pods deleted",
-            )
-            hub.stop()
-        cluster.delete_namespace(namespace)
+        try:
+            if hub is not None:
+                for user in users:
+                    if hub.user(user).get("servers"):
+                        hub.api("DELETE", f"/users/{user}/server")
+                wait_for(
+                    lambda: not cluster.get("pods", "-n", namespace)["items"],
+                    600,
+                    what="bench pods deleted",
+                )
+        finally:  # the hub and the namespace go even when the pods were slow to
+            if hub is not None:
+                hub.stop()
+            cluster.delete_namespace(namespace)
 
 
 def _run(cluster: Any, count: int) -> Section:
