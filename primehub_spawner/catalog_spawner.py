@@ -16,6 +16,7 @@ from traitlets import Dict, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .catalog import Catalog, CatalogError, CatalogSource, UserView
+from .form import instance_type_spec
 from .user_options import options_from_form
 
 CATALOG_BROKEN = "Server options are unavailable: the catalog has an error. Please contact admin."
@@ -90,6 +91,19 @@ class CatalogSpawnerMixin(LoggingConfigurable):
     def hub_groups(self) -> list[str]:
         """The user's JupyterHub group names."""
         return [g.name for g in getattr(self.user, "groups", []) or []]  # type: ignore[attr-defined]
+
+    def log_launch(self, choice: Any, where: str = "") -> None:
+        """The hub log's line for an admitted choice (user, group, instance type, image)."""
+        it = choice.instance_type
+        self.log.info(
+            "Launching %s in group %s%s: %s (%s), image %s",
+            self.user.name,  # type: ignore[attr-defined]
+            choice.group.group.name,
+            where,
+            it.name,
+            instance_type_spec(it.cpu, it.memory, it.gpu),
+            choice.image.name,
+        )
 
     async def user_view(self) -> UserView:
         """What this user may launch."""

@@ -34,7 +34,7 @@ from traitlets import Dict, Float, Unicode, default
 
 from .catalog import UserView
 from .catalog_spawner import CatalogSpawnerMixin, user_error
-from .form import instance_type_spec, render_form
+from .form import render_form
 from .launch import label_value
 from .quota import QuotaExceeded, QuotaLedger, Usage
 from .slurm_jobs import (
@@ -244,16 +244,7 @@ class PrimeHubSlurmSpawner(CatalogSpawnerMixin, SlurmSpawner):
             raise user_error(403, str(e)) from None
         self._plan = plan
         self._group = group.name
-        self.log.info(
-            "Launching %s in group %s on SLURM: %s (%s), image %s",
-            self.user.name,
-            group.name,
-            choice.instance_type.name,
-            instance_type_spec(
-                choice.instance_type.cpu, choice.instance_type.memory, choice.instance_type.gpu
-            ),
-            choice.image.name,
-        )
+        self.log_launch(choice, " on SLURM")
 
     # ---- the job ---------------------------------------------------------------------
 

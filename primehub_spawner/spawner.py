@@ -31,7 +31,7 @@ from traitlets import Bool, Enum, Float, Int, List, Unicode, default
 
 from .catalog import UserView
 from .catalog_spawner import CatalogSpawnerMixin, user_error
-from .form import instance_type_spec, render_form
+from .form import render_form
 from .git_datasets import clone_failure
 from .homes import affinity_blocked, conflict_hint, home_holders, with_home_affinity
 from .job_admission_api import MEMBERSHIP, AdmissionRequest, JobAdmissionRefused
@@ -410,16 +410,7 @@ class PrimeHubSpawner(CatalogSpawnerMixin, KubeSpawner):
         self._kg_progress = KernelPodProgress() if pod_mode else None  # before _plan: progress()
         self._plan = plan
         self._apply_plan_traits(choice, plan)
-        self.log.info(
-            "Launching %s in group %s: %s (%s), image %s",
-            self.user.name,
-            group.name,
-            choice.instance_type.name,
-            instance_type_spec(
-                choice.instance_type.cpu, choice.instance_type.memory, choice.instance_type.gpu
-            ),
-            choice.image.name,
-        )
+        self.log_launch(choice)
 
     def _launch_settings(self) -> LaunchSettings:
         home = ""
