@@ -34,6 +34,10 @@ class FakeService:
         self.port = 0
         self.busy_schedule: str | None = None
 
+    def last(self, method: str) -> tuple[str, str, str, Any]:
+        """The last request of this method (the server also polls the jobs list meanwhile)."""
+        return next(r for r in reversed(self.requests) if r[0] == method)
+
 
 def _handlers(fake: FakeService) -> list:
     class Base(web.RequestHandler):
@@ -219,7 +223,7 @@ async def test_a_schedule_is_created_for_the_notebooks_group_with_the_users_toke
         },
     )
     assert code == 201, made
-    method, path, token, body = service.requests[-1]
+    method, path, token, body = service.last("POST")
     assert (method, path, token) == ("POST", "/services/jobs/api/schedules", "alice-token")
     # the hub gets the group and the path inside its volume, not the lab's path
     assert body["group"] == "team" and body["path"] == "reports/nightly.ipynb"
@@ -255,7 +259,7 @@ async def test_pause_resume_run_now_and_delete(api, service):
     sid = made["id"]
     code, paused = await api.call("PATCH", "schedules", sid, body={"paused": True})
     assert code == 200 and paused["paused"] is True and paused["nextRunAt"] is None
-    assert service.requests[-1][3] == {"paused": True}
+    assert service.last("PATCH")[3] == {"paused": True}
     code, bad = await api.call("PATCH", "schedules", sid, body={"path": "other.ipynb"})
     assert code == 400 and "Unknown field(s) path" in bad["message"]
     code, resumed = await api.call("PATCH", "schedules", sid, body={"paused": False})
