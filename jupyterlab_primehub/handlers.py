@@ -24,6 +24,7 @@ from primehub_executor.params import supported_languages
 from primehub_jobs_contract.errors import InvalidRequest, JobsError, Unavailable
 
 from .jobs.model import parse_job_request, parse_page, parse_status_filter
+from .jobs.remote import check_new_schedule, check_schedule_change
 
 AUTH_RESOURCE = "primehub"
 ZIP_CHUNK = 256 * 1024
@@ -316,7 +317,8 @@ class SchedulesHandler(ScheduleBase):
     @authorized
     @maps_errors
     async def post(self) -> None:
-        self.write_json(await self.remote.create_schedule(self.json_body()), status=201)
+        body = check_new_schedule(self.json_body())
+        self.write_json(await self.remote.create_schedule(body), status=201)
 
 
 class ScheduleHandler(ScheduleBase):
@@ -328,7 +330,8 @@ class ScheduleHandler(ScheduleBase):
     @authorized
     @maps_errors
     async def patch(self, schedule_id: str) -> None:
-        self.write_json(await self.remote.update_schedule(schedule_id, self.json_body()))
+        body = check_schedule_change(self.json_body())
+        self.write_json(await self.remote.update_schedule(schedule_id, body))
 
     @web.authenticated
     @authorized

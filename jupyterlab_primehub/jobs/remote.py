@@ -59,6 +59,26 @@ SEEN = "kubernetes-jobs-seen.json"  # <jobs dir>/kubernetes-jobs-seen.json: hub 
 SCHEDULE_FIELDS = HUB_SCHEDULE_FIELDS - {"group"}
 
 
+def check_new_schedule(body: Any) -> dict[str, Any]:
+    """The lab's body of a new schedule, or the 400 that says what to change.
+
+    Checked before anything asks whether the hub's service is there, so bad input gets a 400
+    on every server."""
+    body = validation.require_object(body)
+    validation.reject_unknown(body, SCHEDULE_FIELDS)
+    if not validation.text(body, "path"):
+        raise InvalidRequest("'path' is required: the notebook to run on the schedule.")
+    return body
+
+
+def check_schedule_change(body: Any) -> dict[str, Any]:
+    """The lab's body of a schedule change (``paused``, the recurrence, the job fields; not
+    its notebook), or the 400 that says what to change."""
+    body = validation.require_object(body)
+    validation.reject_unknown(body, SCHEDULE_FIELDS - {"path"} | {"paused"})
+    return body
+
+
 class KubernetesJobBackend(JobBackend):
     """Jobs run by the hub's primehub-jobs service; this server mirrors their state."""
 
@@ -187,20 +207,15 @@ class KubernetesJobBackend(JobBackend):
 
     async def create_schedule(self, body: Any) -> dict[str, Any]:
         """A schedule of a notebook of this server (``path`` as the lab names it)."""
-        body = validation.require_object(body)
-        validation.reject_unknown(body, SCHEDULE_FIELDS)
-        api_path = validation.text(body, "path")
-        if not api_path:
-            raise InvalidRequest("'path' is required: the notebook to run on the schedule.")
-        group, path = self.locate(api_path)
+        body = check_new_schedule(body)
+        group, path = self.locate(body["path"])
         forward = {k: v for k, v in body.items() if v is not None and v != {}}
         forward.update(group=group, path=path)
         return self.schedule_view(await self.hub.create_schedule(forward))
 
     async def update_schedule(self, schedule_id: str, body: Any) -> dict[str, Any]:
         """Change a schedule (``paused``, the recurrence, the job fields; not its notebook)."""
-        body = validation.require_object(body)
-        validation.reject_unknown(body, SCHEDULE_FIELDS - {"path"} | {"paused"})
+        body = check_schedule_change(body)
         return self.schedule_view(await self.hub.update_schedule(schedule_id, body))
 
     async def delete_schedule(self, schedule_id: str) -> None:

@@ -333,4 +333,11 @@ async def test_without_the_hub_service_the_lab_is_told_schedules_need_it(api, se
         "POST", "schedules", body={"path": "team/reports/nightly.ipynb", "recurrence": "daily"}
     )
     assert code == 503 and "Kubernetes jobs" in answer["message"]
+    # bad input is still told what to change first, here as everywhere
+    code, answer = await api.call("POST", "schedules", body={"path": "a.ipynb", "every": "day"})
+    assert code == 400 and "Unknown field(s) every" in answer["message"], answer
+    code, answer = await api.call("POST", "schedules", body={"recurrence": "daily"})
+    assert code == 400 and "'path' is required" in answer["message"], answer
+    code, answer = await api.call("PATCH", "schedules", "s1", body={"path": "other.ipynb"})
+    assert code == 400 and "Unknown field(s) path" in answer["message"], answer
     assert service.requests == []
