@@ -10,7 +10,7 @@ SHELL := /bin/bash
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-PYTEST := $(VENV)/bin/pytest --durations=15
+PYTEST := $(VENV)/bin/pytest --durations=30
 RUFF   := $(VENV)/bin/ruff
 STAMP  := .make
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
