@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import NamedTuple
 
 from primehub_jobs_contract.errors import JobsError, Unavailable
 from primehub_jobs_contract.hub_admission import GROUP, MEMBERSHIP, USER_GONE
@@ -35,7 +36,7 @@ from .outcome import (
     preparing_expired,
     timed_out_reason,
 )
-from .queue import InFlight, QueuedJob, admit
+from .queue import Ask, InFlight, QueuedJob, admit
 from .requests import SubmitRequest
 from .shared import Caller, NotMember, Shared
 from .store import QueueEntry
@@ -49,6 +50,15 @@ CREATED = "Kubernetes Job created; waiting for its pod"
 REQUEUED = "Queued again: the service stopped before it created the Kubernetes Job"
 # the jobs a round reconciles with their Kubernetes Jobs
 STARTED = (State.PREPARING, State.RUNNING)
+
+
+class Resolved(NamedTuple):
+    """A queued choice as the round resolved it: what it asks of the quotas, and what its
+    launch needs."""
+
+    ask: Ask
+    choice: Choice
+    view: UserView
 
 
 class AdmissionRound:
@@ -176,77 +186,32 @@ class AdmissionRound:
                         )
                     )
         hub_down: Unavailable | None = None  # once the hub does not answer, the rest wait too
-        # one view per user (and hub groups) and one resolution per choice in a round: a
-        # queue of 1,000 jobs has far fewer distinct users and choices
+        # a queue of 1,000 jobs has far fewer distinct users and choices: each user's view
+        # (and hub groups), each membership and each choice is resolved once in a round
         views: dict[tuple[str, tuple[str, ...]], UserView] = {}
-        resolved: dict[tuple, Choice | JobsError] = {}
-        reasons: dict[str, str] = {}  # new reasons of waiting jobs, saved together
         owners: dict[tuple[str, str], Caller] = {}  # (user, group) -> owner, checked once
-        labels: dict[str, str] = {}  # user or group name -> label value
+        resolved: dict[tuple[str, str, str, str], Resolved | str] = {}
+        reasons: dict[str, str] = {}  # new reasons of waiting jobs, saved together
         ended: set[str] = set()
         for job in pending:
-            # membership now, not at submit: a user who left the group (or was deleted) has
-            # their queued jobs failed; while the hub cannot tell, the job waits
-            try:
-                if hub_down is not None:
-                    raise hub_down
-                owner = owners.get((job.user, job.group))
-                if owner is None:
-                    owner = owners[job.user, job.group] = await s.owner(
-                        catalog, job.user, job.group
-                    )
-            except Unavailable as e:
-                hub_down = e
-                if job.reason != (reason := f"Waiting for the hub: {e.message}"):
-                    reasons[job.id] = reason
-                continue
-            except NotMember as e:
-                await self.fail(job.id, e.message)
-                ended.add(job.id)
-                continue
-            view_key = (job.user, tuple(owner.hub_groups))
-            view = views.get(view_key)
-            if view is None:
-                view = views[view_key] = catalog.for_user(job.user, owner.hub_groups)
-            choice_key = (view_key, job.group, job.instance_type, job.image)
-            if choice_key not in resolved:
+            key = (job.user, job.group, job.instance_type, job.image)
+            found = resolved.get(key) if hub_down is None else None
+            if found is None:
                 try:
-                    resolved[choice_key] = choose(
-                        view,
-                        SubmitRequest(
-                            path=job.path,
-                            group=job.group,
-                            instance_type=job.instance_type,
-                            image=job.image,
-                        ),
-                    )
-                except JobsError as e:
-                    resolved[choice_key] = e
-            choice = resolved[choice_key]
-            if isinstance(choice, JobsError):
-                await self.fail(job.id, f"Cannot start any more: {choice.message}")
+                    if hub_down is not None:
+                        raise hub_down
+                    found = resolved[key] = await self.resolve(job, catalog, owners, views)
+                except Unavailable as e:
+                    hub_down = e
+                    if job.reason != (reason := f"Waiting for the hub: {e.message}"):
+                        reasons[job.id] = reason
+                    continue
+            if isinstance(found, str):
+                await self.fail(job.id, found)
                 ended.add(job.id)
                 continue
-            choices[job.id] = (choice, view)
-            group = choice.group.group
-            queued.append(
-                QueuedJob(
-                    id=job.id,
-                    user=job.user,
-                    group=job.group,
-                    user_label=labels.get(job.user)
-                    or labels.setdefault(job.user, label_value(job.user)),
-                    group_label=labels.get(job.group)
-                    or labels.setdefault(job.group, label_value(job.group)),
-                    request=Resources(
-                        choice.instance_type.cpu,
-                        choice.instance_type.memory,
-                        choice.instance_type.gpu,
-                    ),
-                    quota=group.quota,
-                    project_quota=group.project_quota,
-                )
-            )
+            choices[job.id] = found
+            queued.append(QueuedJob(job.id, found.ask))
         try:
             pods = await s.kube.fresh_pods()  # never admit on a cache that may be stale
         except StaleCache as e:
@@ -277,8 +242,49 @@ class AdmissionRound:
                     if refusal.scope == GROUP:
                         held.add(job.group)
                     continue
-            choice, view = choices[job_id]
-            await self.launch(job, choice, view)
+            chosen = choices[job_id]
+            await self.launch(job, chosen.choice, chosen.view)
+
+    async def resolve(
+        self,
+        job: QueueEntry,
+        catalog: Catalog,
+        owners: dict[tuple[str, str], Caller],
+        views: dict[tuple[str, tuple[str, ...]], UserView],
+    ) -> Resolved | str:
+        """What the queued jobs of ``job``'s user, group and choice ask for now, or why they
+        cannot start any more. Membership is checked now, not at submit: a user who left the
+        group (or was deleted) has their queued jobs failed; while the hub cannot tell,
+        ``Unavailable`` (the jobs wait)."""
+        owner = owners.get((job.user, job.group))
+        if owner is None:
+            try:
+                owner = await self.shared.owner(catalog, job.user, job.group)
+            except NotMember as e:
+                return e.message
+            owners[job.user, job.group] = owner
+        view_key = (job.user, tuple(owner.hub_groups))
+        view = views.get(view_key)
+        if view is None:
+            view = views[view_key] = catalog.for_user(job.user, owner.hub_groups)
+        request = SubmitRequest(
+            path=job.path, group=job.group, instance_type=job.instance_type, image=job.image
+        )
+        try:
+            choice = choose(view, request)
+        except JobsError as e:
+            return f"Cannot start any more: {e.message}"
+        it, group = choice.instance_type, choice.group.group
+        ask = Ask(
+            user=job.user,
+            group=job.group,
+            user_label=label_value(job.user),
+            group_label=label_value(job.group),
+            request=Resources(it.cpu, it.memory, it.gpu),
+            quota=group.quota,
+            project_quota=group.project_quota,
+        )
+        return Resolved(ask, choice, view)
 
     async def fail(self, job_id: str, reason: str) -> None:
         """End the queued job ``job_id`` as failed with ``reason``."""

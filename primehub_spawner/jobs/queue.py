@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..quantities import Quota, Resources
 from ..quota import GROUP_LABEL, USER_LABEL, exceeded, is_active, pod_limits
@@ -19,10 +19,10 @@ NOTHING = Resources()
 
 
 @dataclass(frozen=True)
-class QueuedJob:
-    """A pending job as the queue sees it (labels are the pods' label values)."""
+class Ask:
+    """What the queued jobs of one user, group and choice ask for (labels are the pods' label
+    values); the jobs of a queue share one per choice."""
 
-    id: str
     user: str
     group: str
     user_label: str
@@ -30,6 +30,13 @@ class QueuedJob:
     request: Resources
     quota: Quota
     project_quota: Quota
+
+
+class QueuedJob(NamedTuple):
+    """A pending job as the queue sees it."""
+
+    id: str
+    ask: Ask
 
 
 @dataclass(frozen=True)
@@ -77,25 +84,25 @@ def admit(
         hold(flying.group_label, flying.user_label, flying.request)
     result = Admission()
     held: dict[str, str] = {}  # group -> id of the job holding its queue
-    for job in pending:
-        if job.group in held:
-            result.waiting[job.id] = (
-                f"Waiting in group {job.group}'s queue behind job {held[job.group]}"
+    for job_id, ask in pending:
+        if ask.group in held:
+            result.waiting[job_id] = (
+                f"Waiting in group {ask.group}'s queue behind job {held[ask.group]}"
             )
             continue
-        used_by_user = user_use.get((job.group_label, job.user_label), NOTHING)
-        user_problem = exceeded(f"User {job.user}", job.quota, used_by_user, job.request)
+        used_by_user = user_use.get((ask.group_label, ask.user_label), NOTHING)
+        user_problem = exceeded(f"User {ask.user}", ask.quota, used_by_user, ask.request)
         if user_problem:
-            result.waiting[job.id] = user_problem
+            result.waiting[job_id] = user_problem
             continue
-        used_by_group = group_use.get(job.group_label, NOTHING)
+        used_by_group = group_use.get(ask.group_label, NOTHING)
         group_problem = exceeded(
-            f"Group {job.group}", job.project_quota, used_by_group, job.request
+            f"Group {ask.group}", ask.project_quota, used_by_group, ask.request
         )
         if group_problem:
-            result.waiting[job.id] = group_problem
-            held[job.group] = job.id
+            result.waiting[job_id] = group_problem
+            held[ask.group] = job_id
             continue
-        hold(job.group_label, job.user_label, job.request)
-        result.start.append(job.id)
+        hold(ask.group_label, ask.user_label, ask.request)
+        result.start.append(job_id)
     return result

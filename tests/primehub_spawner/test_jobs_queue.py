@@ -1,6 +1,6 @@
 """Queue admission of hub jobs: FIFO per group, user quota skips, group quota holds."""
 
-from primehub_spawner.jobs.queue import InFlight, QueuedJob, admit
+from primehub_spawner.jobs.queue import Ask, InFlight, QueuedJob, admit
 from primehub_spawner.quantities import Quota, Resources
 
 GPU1 = Resources(cpu=1, memory=2**30, gpu=1)
@@ -8,7 +8,7 @@ CPU1 = Resources(cpu=1, memory=2**30, gpu=0)
 
 
 def job(job_id, user, group="team", request=GPU1, quota=Quota(), project_quota=Quota(gpu=2)):
-    return QueuedJob(job_id, user, group, user, group, request, quota, project_quota)
+    return QueuedJob(job_id, Ask(user, group, user, group, request, quota, project_quota))
 
 
 def pod(name, user, group="team", gpu=1, phase="Running"):

@@ -206,6 +206,35 @@ def test_the_queue_is_the_pending_jobs_oldest_first_with_what_admission_needs(tm
         "0000000000c1", "alice", "team", "nb.ipynb", "cpu-1", "base", None
     )
     assert queue[1].reason == "Waiting for the hub: down"
+    # the queue index follows what changes: a new reason, a job started, a job queued again
+    store.set_reasons({"0000000000c1": "Group team's quota is full"})
+    started = store.job("0000000000c2")
+    started.state = State.PREPARING
+    store.save_job(started)
+    requeued = store.job("0000000000c3")
+    requeued.state = State.PENDING
+    store.save_job(requeued)
+    queue = store.queue()
+    assert [(e.id, e.reason) for e in queue] == [
+        ("0000000000c1", "Group team's quota is full"),
+        ("0000000000c3", None),
+    ]
+
+
+def test_the_queue_is_read_from_its_index_not_from_every_record(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite")
+    store.save_jobs([_job(f"{i:012d}") for i in range(50)])
+    db = sqlite3.connect(tmp_path / "jobs.sqlite")
+    plan = db.execute(
+        "EXPLAIN QUERY PLAN SELECT 1 FROM jobs INDEXED BY jobs_queue "
+        "WHERE state = 'pending' ORDER BY created_at, id"
+    ).fetchall()
+    db.close()
+    assert "USING INDEX jobs_queue" in plan[0][3] and "TEMP B-TREE" not in str(plan)
+    read: list[str] = []
+    store._db.set_trace_callback(read.append)
+    assert len(store.queue()) == 50
+    assert len(read) == 1 and "INDEXED BY jobs_queue" in read[0]
 
 
 def test_set_reasons_changes_only_the_reason_of_jobs_still_pending(tmp_path):
