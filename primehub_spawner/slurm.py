@@ -12,6 +12,9 @@ Fixes over batchspawner 1.3.0 (see docs/slurm.md and docs/security.md):
   :class:`PortHandler` replaces it and takes an integer ``port`` only, while the server starts;
 - it merges the raw ``user_options`` over the template's variables (a REST body could set
   ``cmd``, ``options`` or ``memory``); the script here is rendered from the validated plan only;
+- its submit logs those options (users' environment values) at info level and the whole job
+  environment, the server's hub token included, at debug level; the submit here logs the
+  command and the job id only;
 - its progress shows no pending reason and a job that can never start waits out
   ``start_timeout``; here the reason is shown and hopeless reasons fail the spawn at once.
 """
@@ -28,6 +31,7 @@ import time
 from typing import Any, ClassVar
 
 from batchspawner import JobStatus, SlurmSpawner
+from batchspawner.batchspawner import format_template
 from jupyterhub.apihandlers import APIHandler, default_handlers
 from tornado import web
 from traitlets import Dict, Float, Unicode, default
@@ -265,32 +269,47 @@ class PrimeHubSlurmSpawner(CatalogSpawnerMixin, SlurmSpawner):
         subvars["runtime"] = subvars.get("runtime") or self.slurm_runtime
         return subvars
 
-    async def _get_batch_script(self, **subvars: Any) -> str:
-        """The script from the validated plan only. batchspawner passes the raw user_options
-        merged over the variables (its ``submit_batch_script``); they are dropped here."""
-        clean = self.get_req_subvars()
-        clean["cmd"] = self.cmd_formatted_for_batch()
-        return await super()._get_batch_script(**clean)
-
     async def run_command(self, cmd: str, input: str | None = None, env: dict | None = None):
         """batchspawner runs its query and cancel commands in the hub's environment only
         (its submit gets ``get_env()``): both get ``slurm_environment`` here."""
         return await super().run_command(cmd, input=input, env=env or self._command_env())
 
     async def submit_batch_script(self) -> str:
-        """Submit, record the job for quota, and turn sbatch's refusal into a clear error."""
+        """Submit the script rendered from the validated plan only, record the job for quota,
+        and turn sbatch's refusal into a clear error.
+
+        batchspawner's own submit merges the raw ``user_options`` over the template's
+        variables and logs them (the users' environment values) at info level, and the whole
+        environment, the server's hub token included, at debug level; this one does neither
+        (tokens never reach the log)."""
         if self._plan is None:
             raise user_error(400, "No server options were applied; start the server again.")
+        subvars = self.get_req_subvars()
+        cmd = " ".join(
+            (
+                format_template(self.exec_prefix, **subvars),
+                format_template(self.batch_submit_cmd, **subvars),
+            )
+        )
+        subvars["cmd"] = self.cmd_formatted_for_batch()
+        script = await self._get_batch_script(**subvars)
+        self.log.info("Submitting the SLURM job of %s: %s", self.user.name, cmd)
         try:
-            job_id = await super().submit_batch_script()
+            out = await self.run_command(cmd, input=script, env=self.get_env())
         except RuntimeError as e:
             message = str(e).strip().splitlines()[-1] if str(e).strip() else "sbatch failed"
             self.log.warning("sbatch refused %s: %s", self.user.name, message)
             raise user_error(
                 503, f"SLURM refused the job: {message.removeprefix('sbatch: error: ')}"
             ) from None
-        self._last_job_id = job_id
+        try:
+            job_id = self.parse_job_id(out)
+        except Exception:
+            self.log.error("sbatch answered no job id for %s: %r", self.user.name, out[:200])
+            job_id = ""
+        self.job_id = self._last_job_id = job_id
         if job_id:
+            self.log.info("SLURM job %s of %s submitted", job_id, self.user.name)
             self.jobs[self._reservation_key] = JobRecord(
                 job_id, self._reservation_key, self.user.name, self._group, self._plan.usage
             )

@@ -20,6 +20,7 @@ from localk8s.hubtesting import start_hub
 
 ALICE, BOB = SLURM_USERS
 MARKER = Path("/tmp/primehub-slurm-attack-marker")
+SECRET_SETTING = "s3cret-7f3a9c"  # a value a user would not want in the hub's log
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,13 @@ def hub(localslurm, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurmhub")
     path = workdir / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog(localslurm["python_prefix"], projectQuota={"cpu": 1})))
-    config = HUB_CONFIG.format(catalog=str(path), conf=localslurm["conf"], cleanup=True, extra="")
+    # debug logging, as an admin chasing a problem runs it: still no token or env value logged
+    config = HUB_CONFIG.format(
+        catalog=str(path),
+        conf=localslurm["conf"],
+        cleanup=True,
+        extra="c.JupyterHub.log_level = 'DEBUG'",
+    )
     hub = start_hub(config, workdir)
     for user in SLURM_USERS:
         hub.create_user(user)
@@ -145,7 +152,7 @@ def test_quota_race_admits_exactly_one_of_two_concurrent_gpu_spawns(hub, localsl
 def test_server_through_the_proxy_runs_the_choice_and_stop_cancels_the_job(
     hub, localslurm, no_jobs
 ):
-    body = {"instance_type": "gpu-1", "image": "venv", "env": {"MY_SETTING": "on"}}
+    body = {"instance_type": "gpu-1", "image": "venv", "env": {"MY_SETTING": SECRET_SETTING}}
     assert hub.start_server(ALICE, body).status_code in (201, 202)
     server = hub.wait_server(ALICE, timeout=120)
     job_id = server["state"]["job_id"]
@@ -165,7 +172,8 @@ def test_server_through_the_proxy_runs_the_choice_and_stop_cancels_the_job(
     code = (
         "import os, json, getpass\n"
         "print(json.dumps({k: os.environ.get(k) for k in ('GROUP_ID', 'GROUP_NAME', "
-        "'INSTANCE_TYPE', 'IMAGE_NAME', 'MY_SETTING', 'SLURM_JOB_ID', 'SLURM_TMPDIR')} | "
+        "'INSTANCE_TYPE', 'IMAGE_NAME', 'MY_SETTING', 'SLURM_JOB_ID', 'SLURM_TMPDIR', "
+        "'JUPYTERHUB_API_TOKEN')} | "
         "{'user': getpass.getuser(), 'tmp': os.readlink(os.path.expanduser('~/slurm_tmpdir')),"
         " 'data': os.readlink(os.path.expanduser('~/shared-data'))}))"
     )
@@ -178,7 +186,12 @@ def test_server_through_the_proxy_runs_the_choice_and_stop_cancels_the_job(
         "gpu-1",
         "venv",
     )
-    assert seen["MY_SETTING"] == "on" and seen["SLURM_JOB_ID"] == job_id
+    assert seen["MY_SETTING"] == SECRET_SETTING and seen["SLURM_JOB_ID"] == job_id
+    # neither the server's hub token nor the user's environment values reach the hub's log
+    logged = hub.log_path.read_text(errors="replace")
+    assert f"SLURM job {job_id} of {ALICE} submitted" in logged  # (the log is this hub's)
+    assert seen["JUPYTERHUB_API_TOKEN"] and seen["JUPYTERHUB_API_TOKEN"] not in logged
+    assert SECRET_SETTING not in logged
     assert seen["tmp"] == seen["SLURM_TMPDIR"] and seen["tmp"].endswith(f"job_{job_id}")
     assert seen["data"] == "/usr/share/doc"
     hub.stop_server(ALICE)
