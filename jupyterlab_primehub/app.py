@@ -53,8 +53,10 @@ class PrimeHubApp(ExtensionApp):
         config=True,
         help="""Pre-started kernels kept ready for local jobs, per kernelspec in
         warm_kernel_specs (each in an executor process waiting for a job; one job each, then a
-        new one starts). 0 disables them: every job starts its own kernel. Each costs the memory
-        of an idle kernel and its waiting executor (about 110 MiB RSS).""",
+        new one starts). They start at the first use of the server's PrimeHub API (JupyterLab
+        opening, a job submitted), not with the server: a server nobody runs jobs from keeps no
+        idle kernel. 0 disables them: every job starts its own kernel. Each costs the memory of
+        an idle kernel and its waiting executor (about 110 MiB RSS).""",
     )
     warm_kernel_specs = List(
         Unicode(),

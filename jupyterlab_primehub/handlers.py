@@ -56,6 +56,11 @@ class PrimeHubHandler(ExtensionHandlerMixin, APIHandler):
 
     auth_resource = AUTH_RESOURCE
 
+    async def prepare(self) -> None:
+        await super().prepare()
+        if self.current_user:  # a signed-in user is here: jobs may come
+            self.service.in_use()
+
     @property
     def service(self) -> Any:
         return self.settings["primehub_jobs"]

@@ -36,6 +36,9 @@ class JobBackend(ABC):
     def wake(self) -> None:
         """A job was submitted: schedule soon."""
 
+    def in_use(self) -> None:  # noqa: B027 (optional hook: most backends prepare nothing)
+        """A signed-in user called the jobs API: prepare for jobs (nothing by default)."""
+
     @abstractmethod
     async def cancel(self, job: Job) -> Job:
         """Cancel a pending or running job; returns the updated record."""

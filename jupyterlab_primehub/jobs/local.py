@@ -148,6 +148,13 @@ class LocalJobRunner(JobBackend):
     def wake(self) -> None:
         self._wakeup.set()
 
+    def in_use(self) -> None:
+        """Someone uses this server's jobs API (the lab opened, a job came): from now on keep
+        the pre-started kernels ready (the next round starts them)."""
+        if self.warm.enabled and not self.warm.wanted:
+            self.warm.wanted = True
+            self.wake()
+
     def active_count(self) -> int:
         jobs = self.store.with_status(State.PENDING, State.RUNNING, backend=self.name)
         return len(jobs)

@@ -78,6 +78,12 @@ class ServerJobs:
         for backend in self.backends.values():
             await backend.start()
 
+    def in_use(self) -> None:
+        """A signed-in user called the jobs API: backends that prepare for jobs (the local
+        runner's pre-started kernels) start doing so."""
+        for backend in self.backends.values():
+            backend.in_use()
+
     async def stop(self) -> None:
         """Stop scheduling; running jobs continue detached."""
         for backend in self.backends.values():

@@ -83,6 +83,9 @@ class WarmPool:
         self._ready: dict[str, list[WarmProcess]] = {k: [] for k in self.kernels}
         self._retry_at: dict[str, float] = {}
         self._stopped = False
+        #: set by the first use of the server's jobs API (the lab opening, a job submitted):
+        #: a server nobody runs jobs from keeps no idle kernel
+        self.wanted = False
 
     @property
     def enabled(self) -> bool:
@@ -95,7 +98,8 @@ class WarmPool:
     # -- life cycle -----------------------------------------------------------------------------
     async def start(self, kernel_specs: dict[str, Any]) -> None:
         """Keep only Python kernelspecs that exist (``kernel_specs``: name -> resource dict
-        as KernelSpecManager.get_all_specs gives), clean leftovers, start the pool."""
+        as KernelSpecManager.get_all_specs gives) and clean leftovers; the pool fills once
+        it is ``wanted``."""
         usable = []
         for name in self.kernels:
             language = ((kernel_specs.get(name) or {}).get("spec") or {}).get("language")
@@ -115,7 +119,10 @@ class WarmPool:
         await self.fill()
 
     async def fill(self) -> None:
-        """Start warm executors until every kernel has ``count`` (never after stop)."""
+        """Start warm executors until every kernel has ``count`` (once wanted, never after
+        stop)."""
+        if not self.wanted:
+            return
         for kernel in self.kernels:
             self._drop_dead(kernel)
             while not self._stopped and len(self._ready[kernel]) < self.count:

@@ -45,6 +45,13 @@ def warm_states(jobs_dir: Path) -> list[dict]:
     return [s for s in states if s and is_alive(s["kernelPid"], s["kernelPidStart"])]
 
 
+async def lab_opens(api) -> None:
+    """What JupyterLab does when it opens: its jobs panel lists the jobs (the first use of the
+    PrimeHub API, which starts the pre-started kernels)."""
+    code, _ = await api.call("GET", "jobs")
+    assert code == 200
+
+
 async def wait_warm(jobs_dir: Path, *, other_than: set[int] = frozenset()) -> dict:
     """A ready warm kernel (not one of ``other_than``'s kernel PIDs)."""
     end = time.monotonic() + WAIT
@@ -73,6 +80,7 @@ def outputs(nb) -> list[str]:
 async def test_job_on_a_warm_kernel_sees_its_folder_env_and_parameters(
     api, jp_root_dir, jobs_dir, notebook
 ):
+    await lab_opens(api)
     warm = await wait_warm(jobs_dir)
     folder = jp_root_dir / "proj" / "sub"
     folder.mkdir(parents=True)
@@ -118,6 +126,7 @@ async def test_job_on_a_warm_kernel_sees_its_folder_env_and_parameters(
 async def test_two_jobs_never_share_a_kernel(api, jp_root_dir, jobs_dir, notebook):
     notebook(jp_root_dir / "set.ipynb", "secret = 42\nprint(secret)")
     notebook(jp_root_dir / "get.ipynb", "print('secret' in globals())")
+    await lab_opens(api)
     first_warm = await wait_warm(jobs_dir)
     first = await api.wait((await api.submit(path="set.ipynb"))["id"])
     assert first["status"] == "succeeded", first
@@ -133,6 +142,21 @@ async def test_two_jobs_never_share_a_kernel(api, jp_root_dir, jobs_dir, noteboo
     assert second_status["kernelPid"] == second_warm["kernelPid"] != first_status["kernelPid"]
     out = nbformat.read(jp_root_dir / second["outputPath"], as_version=4)
     assert outputs(out) == ["False\n"]
+
+
+async def test_no_kernel_is_pre_started_until_the_jobs_api_is_used(api, jobs_dir, jp_serverapp):
+    """A server nobody runs jobs from (a spawn storm, an API-only server) keeps no idle
+    kernel: the pool fills at the first use of the PrimeHub API, as JupyterLab opening."""
+    runner = jp_serverapp.web_app.settings["primehub_jobs"].backends["local"]
+    errors = runner.tick_errors
+    for _ in range(10):  # ten scheduling rounds (poll_interval 0.2 s) with no one using it
+        runner.wake()
+        await asyncio.sleep(0.2)
+    assert runner.tick_errors == errors
+    assert runner.warm.processes() == [] and warm_states(jobs_dir) == []
+    await lab_opens(api)
+    warm = await wait_warm(jobs_dir)
+    assert [w.proc.pid for w in runner.warm.processes()] == [warm["pid"]]
 
 
 @pytest.mark.parametrize("primehub_config", [{"warm_kernels": 0}], indirect=True)
@@ -155,6 +179,7 @@ async def test_pool_size_zero_starts_a_kernel_per_job(api, jp_root_dir, jobs_dir
 
 
 async def test_cancel_kills_the_warm_kernel_of_the_job(api, jp_root_dir, jobs_dir, notebook):
+    await lab_opens(api)
     warm = await wait_warm(jobs_dir)
     notebook(jp_root_dir / "long.ipynb", "print('first')", "import time\ntime.sleep(300)")
     job = await api.submit(path="long.ipynb")
@@ -202,6 +227,7 @@ async def test_stopping_the_runner_stops_its_warm_kernels_and_a_restart_reattach
     )
     service = _service(root, jobs_dir, warm_kernels=1)
     await service.start()
+    service.in_use()
     warm = await wait_warm(jobs_dir)
     job = await service.submit(JobRequest(path="nb.ipynb"))
     end = time.monotonic() + WAIT
