@@ -58,7 +58,16 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("venv") / "v"
     _run([sys.executable, "-m", "venv", str(root)], cwd=root.parent)
     _run(
-        [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
+        # (no bytecode compiled ahead: it is slow and nothing here checks it)
+        [
+            str(root / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            str(wheel),
+        ],
         cwd=root.parent,
         env=_user_env(root),
         timeout=400,
