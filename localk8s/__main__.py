@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "build":
         return build.main()
     if args.cmd == "images":
-        from localk8s import images
-
-        return images.main(args.names, force=args.force, as_json=args.json, check=args.check)
+        return _images(args.names, force=args.force, as_json=args.json, check=args.check)
     if args.cmd == "node":
         from localk8s import node
 
@@ -117,3 +115,27 @@ if __name__ == "__main__":
         sys.exit(main())
     except BrokenPipeError:  # e.g. `status | head -1`
         sys.exit(0)
+
+
+def _images(names: list[str], *, force: bool, as_json: bool, check: bool) -> int:
+    """``python -m localk8s images``: build (or reuse) the images, then optionally smoke-test
+    them in a scratch containerd (``imagecheck``, which builds on ``images``)."""
+    from localk8s import images
+    from localk8s.rootfs import RootfsError
+
+    try:
+        built = images.build(names or None, force=force)
+        if check:
+            from localk8s.imagecheck import check_images
+
+            check_images(built.values(), say=images.progress)
+    except (images.ImageBuildError, RootfsError) as exc:
+        print(f"localk8s images failed: {exc}", file=sys.stderr)
+        return 1
+    if as_json:
+        out = {name: {"ref": b.ref, "tar": str(b.tar)} for name, b in built.items()}
+        print(json.dumps(out, indent=2))
+    else:
+        for b in built.values():
+            print(f"{b.ref}\t{b.tar}")
+    return 0

@@ -180,7 +180,7 @@ PAUSE_CONFIG = oci.ImageConfig(
 Say = Callable[[str], None]
 
 
-def _say(msg: str) -> None:
+def progress(msg: str) -> None:
     print(f"[localk8s images] {msg}", file=sys.stderr, flush=True)
 
 
@@ -326,7 +326,7 @@ def _check_name(name: str) -> None:
 # ---- prerequisites: wheel, wheelhouse, configurable-http-proxy -------------------------------
 
 
-def project_wheel(force: bool = False, say: Say = _say) -> Path:
+def project_wheel(force: bool = False, say: Say = progress) -> Path:
     """The project's wheel for the current sources (built with ``python -m build`` when missing;
     this also builds the JupyterLab extension through setup.py when it is stale)."""
     folder = images_dir() / "wheels"
@@ -397,7 +397,7 @@ def _wheelhouse_key(spec: PythonImage) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def wheelhouse(spec: PythonImage, wheel: Path, force: bool = False, say: Say = _say) -> Path:
+def wheelhouse(spec: PythonImage, wheel: Path, force: bool = False, say: Say = progress) -> Path:
     """A folder with every wheel ``spec``'s install.sh needs besides the project wheel, made on
     the host with ``pip wheel`` (the machine's pip configuration; sdists are built here) for
     Debian's python3, which is the images' Python too."""
@@ -443,7 +443,7 @@ def wheelhouse(spec: PythonImage, wheel: Path, force: bool = False, say: Say = _
         return final
 
 
-def proxy_node_modules(force: bool = False, say: Say = _say) -> Path:
+def proxy_node_modules(force: bool = False, say: Say = progress) -> Path:
     """node_modules with configurable-http-proxy (``npm install`` on the host of the version
     range in package.json; pure JavaScript, so it runs on the image's Debian nodejs)."""
     folder = images_dir() / "npm"
@@ -482,7 +482,7 @@ def proxy_node_modules(force: bool = False, say: Say = _say) -> Path:
         return final / "node_modules"
 
 
-def base_rootfs(force: bool = False, say: Say = _say) -> Path:
+def base_rootfs(force: bool = False, say: Say = progress) -> Path:
     """The shared Debian base tarball (mmdebstrap minbase + BASE_PACKAGES)."""
     folder = images_dir() / "rootfs"
     folder.mkdir(parents=True, exist_ok=True)
@@ -683,7 +683,7 @@ class _Plan:
 
 
 def build(
-    names: Iterable[str] | None = None, force: bool = False, say: Say = _say
+    names: Iterable[str] | None = None, force: bool = False, say: Say = progress
 ) -> dict[str, BuiltImage]:
     """Build the images ``names`` (default: all) unless the cache has them for the current
     inputs; ``force`` rebuilds them and their prerequisites. Returns them by name."""
@@ -747,25 +747,3 @@ def import_into(ctr_socket: str, built: BuiltImage, namespace: str = "k8s.io") -
         return False
     _ctr(ctr_socket, namespace, "images", "import", str(built.tar))
     return True
-
-
-def main(
-    names: Sequence[str] = (), force: bool = False, as_json: bool = False, check: bool = False
-) -> int:
-    """Entry point for ``python -m localk8s images``."""
-    try:
-        built = build(names or None, force=force)
-        if check:
-            from localk8s.imagecheck import check_images
-
-            check_images(built.values(), say=_say)
-    except (ImageBuildError, RootfsError) as exc:
-        print(f"localk8s images failed: {exc}", file=sys.stderr)
-        return 1
-    if as_json:
-        out = {name: {"ref": b.ref, "tar": str(b.tar)} for name, b in built.items()}
-        print(json.dumps(out, indent=2))
-    else:
-        for b in built.values():
-            print(f"{b.ref}\t{b.tar}")
-    return 0
