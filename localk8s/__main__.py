@@ -110,13 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # e.g. `status | head -1`
-        sys.exit(0)
-
-
 def _images(names: list[str], *, force: bool, as_json: bool, check: bool) -> int:
     """``python -m localk8s images``: build (or reuse) the images, then optionally smoke-test
     them in a scratch containerd (``imagecheck``, which builds on ``images``)."""
@@ -139,3 +132,10 @@ def _images(names: list[str], *, force: bool, as_json: bool, check: bool) -> int
         for b in built.values():
             print(f"{b.ref}\t{b.tar}")
     return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # e.g. `status | head -1`
+        sys.exit(0)

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -222,3 +224,21 @@ def test_refs_never_say_latest_and_are_cheap() -> None:
         assert images.tar_path(name).name == f"{name}-{tag}.tar"
     with pytest.raises(images.ImageBuildError, match="unknown image"):
         images.ref("nope")
+
+
+def test_the_images_command_says_what_is_wrong_and_exits_1() -> None:
+    """``python -m localk8s images`` as the Makefile runs it: an unknown image name is refused
+    with a message and exit code 1, before anything is built."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "localk8s", "images", "--json", "no-such-image"],
+        cwd=Path(images.__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("localk8s images failed:") and "no-such-image" in proc.stderr
+    assert proc.stdout == ""
