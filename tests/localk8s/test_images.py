@@ -229,7 +229,6 @@ def test_refs_never_say_latest_and_are_cheap() -> None:
 def test_the_images_command_says_what_is_wrong_and_exits_1() -> None:
     """``python -m localk8s images`` as the Makefile runs it: an unknown image name is refused
     with a message and exit code 1, before anything is built."""
-
     proc = subprocess.run(
         [sys.executable, "-m", "localk8s", "images", "--json", "no-such-image"],
         cwd=Path(images.__file__).resolve().parents[1],
