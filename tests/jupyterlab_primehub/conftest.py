@@ -67,7 +67,7 @@ def jp_server_config(
             "cancel_grace_period": 5.0,
             # A pre-started kernel (the default, 1) costs every test server a kernel start and
             # stop, most of the time of a test that runs no job: off here, on in the tests of
-            # warm kernels (test_warm_kernels.py), the fault tests and every server on the
+            # warm kernels (test_warm_kernels.py), the fault tests and the servers on the
             # cluster, which run the default.
             "warm_kernels": 0,
             **primehub_config,
