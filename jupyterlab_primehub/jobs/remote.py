@@ -205,17 +205,16 @@ class KubernetesJobBackend(JobBackend):
         """The user's schedules, each with where its notebook is in this server."""
         return [self.schedule_view(s) for s in await self.hub.schedules()]
 
-    async def create_schedule(self, body: Any) -> dict[str, Any]:
-        """A schedule of a notebook of this server (``path`` as the lab names it)."""
-        body = check_new_schedule(body)
+    async def create_schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A schedule of a notebook of this server (``path`` as the lab names it), from a body
+        :func:`check_new_schedule` accepted."""
         group, path = self.locate(body["path"])
         forward = {k: v for k, v in body.items() if v is not None and v != {}}
         forward.update(group=group, path=path)
         return self.schedule_view(await self.hub.create_schedule(forward))
 
-    async def update_schedule(self, schedule_id: str, body: Any) -> dict[str, Any]:
-        """Change a schedule (``paused``, the recurrence, the job fields; not its notebook)."""
-        body = check_schedule_change(body)
+    async def update_schedule(self, schedule_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Change a schedule with a body :func:`check_schedule_change` accepted."""
         return self.schedule_view(await self.hub.update_schedule(schedule_id, body))
 
     async def delete_schedule(self, schedule_id: str) -> None:
